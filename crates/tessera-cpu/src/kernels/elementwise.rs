@@ -760,7 +760,7 @@ fn unary(op: UnaryOp, ins: &Inputs) -> KResult<Tensor> {
         return Err(unsupported(ins.op, format!("{op:?} is not defined on {d}")));
     }
     crate::dispatch_float!(d, T => unary_float::<T>(op, x), _ => {
-        dispatch_dtype!(d, T => unary_int::<T>(ins.op, op, x), lowp l => return Err(unsupported(
+        dispatch_dtype!(d, T => unary_int::<T>(ins.op, op, x), lowp l => Err(unsupported(
             "unary",
             format!("dtype {l} is not supported by unary"),
         )))
@@ -801,7 +801,7 @@ fn binary_typed_dispatch(
     b: &Tensor,
     out: &[usize],
 ) -> KResult<Tensor> {
-    dispatch_dtype!(a.dtype(), T => binary_typed::<T>(name, op, a, b, out), lowp l => return Err(unsupported(
+    dispatch_dtype!(a.dtype(), T => binary_typed::<T>(name, op, a, b, out), lowp l => Err(unsupported(
         "binary_typed_dispatch",
         format!("dtype {l} is not supported by binary_typed_dispatch"),
     )))
@@ -896,7 +896,7 @@ fn pow_mixed(name: &str, a: &Tensor, b: &Tensor, out: &[usize]) -> KResult<Tenso
                 out.to_vec(),
                 map2((a.shape(), x), (b.shape(), ev), out, |p: T, q: i64| p.pow_i(q)),
             )
-        }, lowp l => return Err(unsupported(
+        }, lowp l => Err(unsupported(
             "pow_mixed",
             format!("dtype {l} is not supported by pow_mixed"),
         )))
@@ -989,7 +989,7 @@ fn clip(ins: &Inputs) -> KResult<Tensor> {
                 y
             }),
         )
-    }, lowp l => return Err(unsupported(
+    }, lowp l => Err(unsupported(
             "clip",
             format!("dtype {l} is not supported by clip"),
         )))

@@ -328,7 +328,7 @@ fn scatter_elements(s: &ScatterElements, ins: &Inputs) -> KResult<Outputs> {
             out[o] = out[o].combine(v, s.reduction);
         }
         one(tensor(x.shape().to_vec(), out)?)
-    }, lowp l => return Err(unsupported(
+    }, lowp l => Err(unsupported(
             "scatter_elements",
             format!("dtype {l} is not supported by scatter_elements"),
         )))
@@ -366,7 +366,7 @@ fn scatter_nd(s: &ScatterNd, ins: &Inputs) -> KResult<Outputs> {
             }
         }
         one(tensor(x.shape().to_vec(), out)?)
-    }, lowp l => return Err(unsupported(
+    }, lowp l => Err(unsupported(
             "scatter_nd",
             format!("dtype {l} is not supported by scatter_nd"),
         )))
@@ -521,7 +521,7 @@ fn unique(u: &Unique, ins: &Inputs) -> KResult<Outputs> {
             Some(Value::Tensor(tensor(vec![m], inverse)?)),
             Some(Value::Tensor(tensor(vec![nu], counts)?)),
         ])
-    }, lowp l => return Err(unsupported(
+    }, lowp l => Err(unsupported(
             "unique",
             format!("dtype {l} is not supported by unique"),
         )))

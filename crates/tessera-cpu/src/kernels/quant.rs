@@ -134,7 +134,7 @@ fn quantize(q: &QuantizeLinear, ins: &Inputs) -> KResult<Outputs> {
     };
     let pidx = param_index(op, x.shape(), scale.shape(), q.axis, q.block_size)?;
     if let Some(z) = zp {
-        if z.shape() != scale.shape() {
+        if z.shape() != scale.shape() && !(z.len() == 1 && scale.len() == 1) {
             return Err(invalid(op, "zero point and scale shapes differ"));
         }
     }
@@ -193,7 +193,7 @@ fn dequantize(d: &DequantizeLinear, ins: &Inputs) -> KResult<Outputs> {
         if z.dtype() != x.dtype() {
             return Err(invalid(op, "zero point dtype differs from the input's"));
         }
-        if z.shape() != scale.shape() {
+        if z.shape() != scale.shape() && !(z.len() == 1 && scale.len() == 1) {
             return Err(invalid(op, "zero point and scale shapes differ"));
         }
     }

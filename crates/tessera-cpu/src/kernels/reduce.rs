@@ -138,7 +138,7 @@ fn reduce(r: &Reduce, ins: &Inputs) -> KResult<Tensor> {
                     }),
                 }
             }))
-        }, lowp l => return Err(unsupported(
+        }, lowp l => Err(unsupported(
             "reduce",
             format!("dtype {l} is not supported by reduce"),
         )));
@@ -248,7 +248,7 @@ fn arg_reduce(a: &ArgReduce, ins: &Inputs) -> KResult<Tensor> {
             }
         }
         tensor(shape, out)
-    }, lowp l => return Err(unsupported(
+    }, lowp l => Err(unsupported(
             "arg_reduce",
             format!("dtype {l} is not supported by arg_reduce"),
         )))
@@ -456,7 +456,7 @@ fn top_k(t: &TopK, ins: &Inputs) -> KResult<Outputs> {
             format!("k = {k} is out of range for axis extent {n}"),
         )
     })?;
-    let (vals, idxs) = dispatch_dtype!(x.dtype(), T => top_k_typed::<T>(t, x, ax, k), lowp l => return Err(unsupported(
+    let (vals, idxs) = dispatch_dtype!(x.dtype(), T => top_k_typed::<T>(t, x, ax, k), lowp l => Err(unsupported(
         "top_k",
         format!("dtype {l} is not supported by top_k"),
     )))?;

@@ -36,11 +36,31 @@ pub enum DType {
     U64,
     /// Boolean, one byte per element (0 or 1).
     Bool,
+    /// FLOAT8E4M3FN (see [`crate::lowp`]; like every low-precision type, one element per byte).
+    F8E4M3Fn,
+    /// FLOAT8E4M3FNUZ.
+    F8E4M3FnUz,
+    /// FLOAT8E5M2.
+    F8E5M2,
+    /// FLOAT8E5M2FNUZ.
+    F8E5M2FnUz,
+    /// FLOAT8E8M0 (unsigned power of two).
+    F8E8M0,
+    /// FLOAT4E2M1, unpacked (one element per byte).
+    F4E2M1,
+    /// INT4, unpacked.
+    I4,
+    /// UINT4, unpacked.
+    U4,
+    /// INT2, unpacked.
+    I2,
+    /// UINT2, unpacked.
+    U2,
 }
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 13] = [
+    pub const ALL: [DType; 23] = [
         DType::F32,
         DType::F64,
         DType::F16,
@@ -54,24 +74,80 @@ impl DType {
         DType::U32,
         DType::U64,
         DType::Bool,
+        DType::F8E4M3Fn,
+        DType::F8E4M3FnUz,
+        DType::F8E5M2,
+        DType::F8E5M2FnUz,
+        DType::F8E8M0,
+        DType::F4E2M1,
+        DType::I4,
+        DType::U4,
+        DType::I2,
+        DType::U2,
     ];
 
-    /// Size of one element in bytes.
+    /// Size of one element in bytes, in Tessera's (unpacked) storage.
     pub fn size(self) -> usize {
         match self {
             DType::F64 | DType::I64 | DType::U64 => 8,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
-            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::I8
+            | DType::U8
+            | DType::Bool
+            | DType::F8E4M3Fn
+            | DType::F8E4M3FnUz
+            | DType::F8E5M2
+            | DType::F8E5M2FnUz
+            | DType::F8E8M0
+            | DType::F4E2M1
+            | DType::I4
+            | DType::U4
+            | DType::I2
+            | DType::U2 => 1,
         }
     }
 
-    /// True for the floating-point types.
+    /// Width of one element in bits as ONNX stores it (4 and 2 for the packed types).
+    pub fn bits(self) -> usize {
+        match self {
+            DType::F4E2M1 | DType::I4 | DType::U4 => 4,
+            DType::I2 | DType::U2 => 2,
+            d => d.size() * 8,
+        }
+    }
+
+    /// True for the low-precision storage types (float8, float4, 4- and 2-bit integers). They
+    /// support conversion (`Cast`, quantization) and data movement, not arithmetic.
+    pub fn is_low_precision(self) -> bool {
+        self.is_low_precision_float() || self.is_low_precision_int()
+    }
+
+    /// True for the float8 types and FLOAT4E2M1.
+    pub fn is_low_precision_float(self) -> bool {
+        matches!(
+            self,
+            DType::F8E4M3Fn
+                | DType::F8E4M3FnUz
+                | DType::F8E5M2
+                | DType::F8E5M2FnUz
+                | DType::F8E8M0
+                | DType::F4E2M1
+        )
+    }
+
+    /// True for INT4, UINT4, INT2, UINT2.
+    pub fn is_low_precision_int(self) -> bool {
+        matches!(self, DType::I4 | DType::U4 | DType::I2 | DType::U2)
+    }
+
+    /// True for the arithmetic floating-point types (not the low-precision ones).
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
 
-    /// True for signed and unsigned integer types (not `Bool`).
+    /// True for the arithmetic signed and unsigned integer types (not `Bool`, not the
+    /// low-precision ones).
     pub fn is_int(self) -> bool {
         matches!(
             self,
@@ -91,9 +167,9 @@ impl DType {
         matches!(self, DType::I8 | DType::I16 | DType::I32 | DType::I64)
     }
 
-    /// True for every type but `Bool`.
+    /// True for the arithmetic types: every type but `Bool` and the low-precision ones.
     pub fn is_numeric(self) -> bool {
-        self != DType::Bool
+        self != DType::Bool && !self.is_low_precision()
     }
 
     /// Lower-case name as used in the text dump and the docs (`f32`, `i64`, `bool`, …).
@@ -112,6 +188,16 @@ impl DType {
             DType::U32 => "u32",
             DType::U64 => "u64",
             DType::Bool => "bool",
+            DType::F8E4M3Fn => "f8e4m3fn",
+            DType::F8E4M3FnUz => "f8e4m3fnuz",
+            DType::F8E5M2 => "f8e5m2",
+            DType::F8E5M2FnUz => "f8e5m2fnuz",
+            DType::F8E8M0 => "f8e8m0",
+            DType::F4E2M1 => "f4e2m1",
+            DType::I4 => "i4",
+            DType::U4 => "u4",
+            DType::I2 => "i2",
+            DType::U2 => "u2",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod dump;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod lowp;
 pub mod op;
 pub mod shape;
 pub mod tensor;
@@ -26,6 +27,9 @@ pub use dtype::{DType, Element};
 pub use dump::dump;
 pub use error::IrError;
 pub use graph::{Graph, Node, ValueId, ValueInfo};
+pub use lowp::{
+    F8E4M3Fn, F8E4M3FnUz, F8E5M2FnUz, RoundMode, F4E2M1, F8E5M2, F8E8M0, I2, I4, U2, U4,
+};
 pub use op::Op;
 pub use shape::{
     broadcast_dims, broadcast_shapes, normalize_axis, Dim, Shape, TensorType, ValueType,

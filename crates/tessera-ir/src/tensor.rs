@@ -7,6 +7,9 @@
 
 use crate::dtype::{DType, Element};
 use crate::error::IrError;
+use crate::lowp::{
+    self, F8E4M3Fn, F8E4M3FnUz, F8E5M2FnUz, RoundMode, F4E2M1, F8E5M2, F8E8M0, I2, I4, U2, U4,
+};
 use half::{bf16, f16};
 use std::sync::Arc;
 
@@ -33,9 +36,23 @@ pub enum TensorData {
     U32(Vec<u32>),
     U64(Vec<u64>),
     Bool(Vec<bool>),
+    F8E4M3Fn(Vec<F8E4M3Fn>),
+    F8E4M3FnUz(Vec<F8E4M3FnUz>),
+    F8E5M2(Vec<F8E5M2>),
+    F8E5M2FnUz(Vec<F8E5M2FnUz>),
+    F8E8M0(Vec<F8E8M0>),
+    F4E2M1(Vec<F4E2M1>),
+    I4(Vec<I4>),
+    U4(Vec<U4>),
+    I2(Vec<I2>),
+    U2(Vec<U2>),
 }
 
 /// Expands `$body` once per dtype with `$T` bound to the element type of `$dtype`.
+///
+/// The second form, `dispatch_dtype!(d, T => body, lowp l => fallback)`, expands `body` only
+/// for the arithmetic dtypes and evaluates `fallback` (with `l` bound to the dtype) for the
+/// low-precision ones, for kernels that have no meaning on them.
 ///
 /// ```
 /// use tessera_ir::{dispatch_dtype, DType, Element};
@@ -101,6 +118,113 @@ macro_rules! dispatch_dtype {
                 type $T = bool;
                 $body
             }
+            __D::F8E4M3Fn => {
+                type $T = $crate::lowp::F8E4M3Fn;
+                $body
+            }
+            __D::F8E4M3FnUz => {
+                type $T = $crate::lowp::F8E4M3FnUz;
+                $body
+            }
+            __D::F8E5M2 => {
+                type $T = $crate::lowp::F8E5M2;
+                $body
+            }
+            __D::F8E5M2FnUz => {
+                type $T = $crate::lowp::F8E5M2FnUz;
+                $body
+            }
+            __D::F8E8M0 => {
+                type $T = $crate::lowp::F8E8M0;
+                $body
+            }
+            __D::F4E2M1 => {
+                type $T = $crate::lowp::F4E2M1;
+                $body
+            }
+            __D::I4 => {
+                type $T = $crate::lowp::I4;
+                $body
+            }
+            __D::U4 => {
+                type $T = $crate::lowp::U4;
+                $body
+            }
+            __D::I2 => {
+                type $T = $crate::lowp::I2;
+                $body
+            }
+            __D::U2 => {
+                type $T = $crate::lowp::U2;
+                $body
+            }
+        }
+    }};
+    ($dtype:expr, $T:ident => $body:expr, lowp $L:ident => $fallback:expr) => {{
+        use $crate::DType as __D;
+        match $dtype {
+            __D::F32 => {
+                type $T = f32;
+                $body
+            }
+            __D::F64 => {
+                type $T = f64;
+                $body
+            }
+            __D::F16 => {
+                type $T = $crate::half::f16;
+                $body
+            }
+            __D::BF16 => {
+                type $T = $crate::half::bf16;
+                $body
+            }
+            __D::I8 => {
+                type $T = i8;
+                $body
+            }
+            __D::I16 => {
+                type $T = i16;
+                $body
+            }
+            __D::I32 => {
+                type $T = i32;
+                $body
+            }
+            __D::I64 => {
+                type $T = i64;
+                $body
+            }
+            __D::U8 => {
+                type $T = u8;
+                $body
+            }
+            __D::U16 => {
+                type $T = u16;
+                $body
+            }
+            __D::U32 => {
+                type $T = u32;
+                $body
+            }
+            __D::U64 => {
+                type $T = u64;
+                $body
+            }
+            __D::Bool => {
+                type $T = bool;
+                $body
+            }
+            $L @ (__D::F8E4M3Fn
+            | __D::F8E4M3FnUz
+            | __D::F8E5M2
+            | __D::F8E5M2FnUz
+            | __D::F8E8M0
+            | __D::F4E2M1
+            | __D::I4
+            | __D::U4
+            | __D::I2
+            | __D::U2) => $fallback,
         }
     }};
 }
@@ -152,6 +276,16 @@ storage!(u16, U16);
 storage!(u32, U32);
 storage!(u64, U64);
 storage!(bool, Bool);
+storage!(F8E4M3Fn, F8E4M3Fn);
+storage!(F8E4M3FnUz, F8E4M3FnUz);
+storage!(F8E5M2, F8E5M2);
+storage!(F8E5M2FnUz, F8E5M2FnUz);
+storage!(F8E8M0, F8E8M0);
+storage!(F4E2M1, F4E2M1);
+storage!(I4, I4);
+storage!(U4, U4);
+storage!(I2, I2);
+storage!(U2, U2);
 
 impl TensorData {
     /// The dtype of the stored elements.
@@ -170,6 +304,16 @@ impl TensorData {
             TensorData::U32(_) => DType::U32,
             TensorData::U64(_) => DType::U64,
             TensorData::Bool(_) => DType::Bool,
+            TensorData::F8E4M3Fn(_) => DType::F8E4M3Fn,
+            TensorData::F8E4M3FnUz(_) => DType::F8E4M3FnUz,
+            TensorData::F8E5M2(_) => DType::F8E5M2,
+            TensorData::F8E5M2FnUz(_) => DType::F8E5M2FnUz,
+            TensorData::F8E8M0(_) => DType::F8E8M0,
+            TensorData::F4E2M1(_) => DType::F4E2M1,
+            TensorData::I4(_) => DType::I4,
+            TensorData::U4(_) => DType::U4,
+            TensorData::I2(_) => DType::I2,
+            TensorData::U2(_) => DType::U2,
         }
     }
 
@@ -358,7 +502,28 @@ impl Tensor {
         }
     }
 
-    /// The raw little-endian bytes of the elements (`bool` as 0/1 bytes).
+    /// Like [`Tensor::cast`], with the ONNX `Cast` options for float8 targets: `saturate`
+    /// (out-of-range values clamp to ±max rather than becoming ∞/NaN) and the FLOAT8E8M0
+    /// `round_mode`. Other targets ignore them.
+    pub fn cast_with(&self, dtype: DType, saturate: bool, round_mode: RoundMode) -> Tensor {
+        if dtype == self.dtype()
+            || !dtype.is_low_precision_float()
+            || (saturate && round_mode == RoundMode::Up)
+        {
+            return self.cast(dtype);
+        }
+        let bytes: Vec<u8> = self
+            .to_f64_vec()
+            .into_iter()
+            .map(|v| lowp::encode_bits(dtype, v, saturate, round_mode).unwrap_or(0))
+            .collect();
+        // One byte per element of a low-precision dtype: the sizes always agree.
+        Tensor::from_le_bytes(dtype, self.shape.clone(), &bytes)
+            .unwrap_or_else(|_| self.cast(dtype))
+    }
+
+    /// The raw little-endian bytes of the elements (`bool` as 0/1 bytes, low-precision types
+    /// as one byte each: the float code, or the integer's two's complement bits).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.byte_len());
         match &*self.data {
@@ -375,11 +540,22 @@ impl Tensor {
             TensorData::U32(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
             TensorData::U64(v) => v.iter().for_each(|x| out.extend(x.to_le_bytes())),
             TensorData::Bool(v) => v.iter().for_each(|&x| out.push(x as u8)),
+            TensorData::F8E4M3Fn(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::F8E4M3FnUz(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::F8E5M2(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::F8E5M2FnUz(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::F8E8M0(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::F4E2M1(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::I4(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::U4(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::I2(v) => v.iter().for_each(|x| out.push(x.to_bits())),
+            TensorData::U2(v) => v.iter().for_each(|x| out.push(x.to_bits())),
         }
         out
     }
 
-    /// Builds a tensor from raw little-endian bytes; fails when the byte count does not match
+    /// Builds a tensor from raw little-endian bytes (one byte per element for the low-precision
+    /// types, bits beyond the type's width ignored); fails when the byte count does not match
     /// the shape.
     pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Result<Tensor, IrError> {
         let n = checked_numel(&shape)?;
@@ -422,6 +598,28 @@ impl Tensor {
             DType::U32 => TensorData::U32(le!(u32, 4)),
             DType::U64 => TensorData::U64(le!(u64, 8)),
             DType::Bool => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
+            DType::F8E4M3Fn => {
+                TensorData::F8E4M3Fn(bytes.iter().map(|&b| F8E4M3Fn::from_bits(b)).collect())
+            }
+            DType::F8E4M3FnUz => {
+                TensorData::F8E4M3FnUz(bytes.iter().map(|&b| F8E4M3FnUz::from_bits(b)).collect())
+            }
+            DType::F8E5M2 => {
+                TensorData::F8E5M2(bytes.iter().map(|&b| F8E5M2::from_bits(b)).collect())
+            }
+            DType::F8E5M2FnUz => {
+                TensorData::F8E5M2FnUz(bytes.iter().map(|&b| F8E5M2FnUz::from_bits(b)).collect())
+            }
+            DType::F8E8M0 => {
+                TensorData::F8E8M0(bytes.iter().map(|&b| F8E8M0::from_bits(b)).collect())
+            }
+            DType::F4E2M1 => {
+                TensorData::F4E2M1(bytes.iter().map(|&b| F4E2M1::from_bits(b)).collect())
+            }
+            DType::I4 => TensorData::I4(bytes.iter().map(|&b| I4::from_bits(b)).collect()),
+            DType::U4 => TensorData::U4(bytes.iter().map(|&b| U4::from_bits(b)).collect()),
+            DType::I2 => TensorData::I2(bytes.iter().map(|&b| I2::from_bits(b)).collect()),
+            DType::U2 => TensorData::U2(bytes.iter().map(|&b| U2::from_bits(b)).collect()),
         };
         Tensor::new(shape, data)
     }

@@ -29,6 +29,16 @@ pub fn dtype_from_onnx(code: i32) -> Result<DType, String> {
         PbType::Uint32 => DType::U32,
         PbType::Uint64 => DType::U64,
         PbType::Bool => DType::Bool,
+        PbType::Float8e4m3fn => DType::F8E4M3Fn,
+        PbType::Float8e4m3fnuz => DType::F8E4M3FnUz,
+        PbType::Float8e5m2 => DType::F8E5M2,
+        PbType::Float8e5m2fnuz => DType::F8E5M2FnUz,
+        PbType::Float8e8m0 => DType::F8E8M0,
+        PbType::Float4e2m1 => DType::F4E2M1,
+        PbType::Int4 => DType::I4,
+        PbType::Uint4 => DType::U4,
+        PbType::Int2 => DType::I2,
+        PbType::Uint2 => DType::U2,
         other => {
             return Err(format!(
                 "element type {} is not supported",
@@ -54,6 +64,16 @@ pub fn dtype_to_onnx(d: DType) -> i32 {
         DType::U32 => PbType::Uint32,
         DType::U64 => PbType::Uint64,
         DType::Bool => PbType::Bool,
+        DType::F8E4M3Fn => PbType::Float8e4m3fn,
+        DType::F8E4M3FnUz => PbType::Float8e4m3fnuz,
+        DType::F8E5M2 => PbType::Float8e5m2,
+        DType::F8E5M2FnUz => PbType::Float8e5m2fnuz,
+        DType::F8E8M0 => PbType::Float8e8m0,
+        DType::F4E2M1 => PbType::Float4e2m1,
+        DType::I4 => PbType::Int4,
+        DType::U4 => PbType::Uint4,
+        DType::I2 => PbType::Int2,
+        DType::U2 => PbType::Uint2,
     }) as i32
 }
 
@@ -82,14 +102,33 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
     if t.segment.is_some() {
         return Err(malformed(name, "segmented tensors are not supported"));
     }
+    let per_byte = 8 / dtype.bits().min(8);
     if t.data_location == Some(1) {
-        let bytes = read_external(t, base_dir, n * dtype.size())?;
-        return Tensor::from_le_bytes(dtype, shape, &bytes)
-            .map_err(|e| malformed(name, e.to_string()));
+        let want = if per_byte > 1 {
+            n.div_ceil(per_byte)
+        } else {
+            n * dtype.size()
+        };
+        let bytes = read_external(t, base_dir, want)?;
+        return from_bytes(name, dtype, shape, n, &bytes);
     }
     if let Some(raw) = &t.raw_data {
-        return Tensor::from_le_bytes(dtype, shape, raw)
-            .map_err(|e| malformed(name, e.to_string()));
+        return from_bytes(name, dtype, shape, n, raw);
+    }
+    if per_byte > 1 {
+        // Packed bytes, one per int32_data entry.
+        let want = n.div_ceil(per_byte);
+        if t.int32_data.len() != want {
+            return Err(malformed(
+                name,
+                format!(
+                    "shape {shape:?} needs {want} packed bytes but int32_data holds {}",
+                    t.int32_data.len()
+                ),
+            ));
+        }
+        let bytes: Vec<u8> = t.int32_data.iter().map(|&x| x as u8).collect();
+        return from_bytes(name, dtype, shape, n, &bytes);
     }
     let count = |len: usize, field: &str| -> Result<(), OnnxError> {
         if len != n {
@@ -138,11 +177,72 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
                 DType::BF16 => {
                     TensorData::BF16(v.iter().map(|&x| bf16::from_bits(x as u16)).collect())
                 }
+                DType::F8E4M3Fn
+                | DType::F8E4M3FnUz
+                | DType::F8E5M2
+                | DType::F8E5M2FnUz
+                | DType::F8E8M0 => {
+                    let bytes: Vec<u8> = v.iter().map(|&x| x as u8).collect();
+                    return Tensor::from_le_bytes(dtype, shape, &bytes)
+                        .map_err(|e| malformed(name, e.to_string()));
+                }
                 _ => return Err(malformed(name, "unexpected storage field")),
             }
         }
     };
     Tensor::new(shape, data).map_err(|e| malformed(name, e.to_string()))
+}
+
+/// Builds a tensor from raw bytes, unpacking the 4-bit (two per byte) and 2-bit (four per
+/// byte) types, low bits first.
+fn from_bytes(
+    name: &str,
+    dtype: DType,
+    shape: Vec<usize>,
+    n: usize,
+    bytes: &[u8],
+) -> Result<Tensor, OnnxError> {
+    let bits = dtype.bits();
+    let bytes = if bits < 8 {
+        let per_byte = 8 / bits;
+        let want = n.div_ceil(per_byte);
+        if bytes.len() != want {
+            return Err(malformed(
+                name,
+                format!(
+                    "shape {shape:?} of {dtype} needs {want} packed bytes, found {}",
+                    bytes.len()
+                ),
+            ));
+        }
+        unpack(bytes, bits, n)
+    } else {
+        bytes.to_vec()
+    };
+    Tensor::from_le_bytes(dtype, shape, &bytes).map_err(|e| malformed(name, e.to_string()))
+}
+
+/// Splits each byte into `8 / bits` fields, low bits first, keeping the first `n`.
+pub fn unpack(bytes: &[u8], bits: usize, n: usize) -> Vec<u8> {
+    let mask = ((1u16 << bits) - 1) as u8;
+    bytes
+        .iter()
+        .flat_map(|&b| (0..8 / bits).map(move |i| (b >> (i * bits)) & mask))
+        .take(n)
+        .collect()
+}
+
+/// Packs `8 / bits` fields per byte, low bits first (the inverse of [`unpack`]).
+pub fn pack(fields: &[u8], bits: usize) -> Vec<u8> {
+    let mask = ((1u16 << bits) - 1) as u8;
+    fields
+        .chunks(8 / bits)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u8, |acc, (i, &f)| acc | ((f & mask) << (i * bits)))
+        })
+        .collect()
 }
 
 /// Reads the external data of `t`, refusing paths that escape `base_dir` and ranges beyond
@@ -242,7 +342,11 @@ pub fn tensor_to_proto(t: &Tensor, name: &str) -> TensorProto {
         dims: t.shape().iter().map(|&d| d as i64).collect(),
         data_type: Some(dtype_to_onnx(t.dtype())),
         name: Some(name.to_string()),
-        raw_data: Some(t.to_le_bytes()),
+        raw_data: Some(if t.dtype().bits() < 8 {
+            pack(&t.to_le_bytes(), t.dtype().bits())
+        } else {
+            t.to_le_bytes()
+        }),
         ..Default::default()
     }
 }
@@ -250,6 +354,32 @@ pub fn tensor_to_proto(t: &Tensor, name: &str) -> TensorProto {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_round_trip() {
+        use tessera_ir::{Element, I2, I4, U4};
+        let t = Tensor::from_vec(vec![3], [-8i64, 7, -1].map(I4::from_i64).to_vec()).unwrap();
+        let p = tensor_to_proto(&t, "x");
+        assert_eq!(p.raw_data.as_deref(), Some(&[0x78u8, 0x0F][..]));
+        assert_eq!(tensor_from_proto(&p, None).unwrap(), t);
+        let t = Tensor::from_vec(vec![5], [1i64, -2, 0, -1, 1].map(I2::from_i64).to_vec()).unwrap();
+        let p = tensor_to_proto(&t, "x");
+        assert_eq!(p.raw_data.as_deref(), Some(&[0b1100_1001u8, 0x01][..]));
+        assert_eq!(tensor_from_proto(&p, None).unwrap(), t);
+        // int32_data holds the packed bytes.
+        let mut q = tensor_to_proto(
+            &Tensor::from_vec(vec![2], [3i64, 12].map(U4::from_i64).to_vec()).unwrap(),
+            "u",
+        );
+        q.raw_data = None;
+        q.int32_data = vec![0xC3];
+        assert_eq!(
+            tensor_from_proto(&q, None).unwrap().to_i64_vec(),
+            vec![3, 12]
+        );
+        q.int32_data = vec![0xC3, 0];
+        assert!(tensor_from_proto(&q, None).is_err());
+    }
 
     #[test]
     fn round_trip_and_checks() {

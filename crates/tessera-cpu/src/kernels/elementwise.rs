@@ -23,7 +23,9 @@ pub fn run(op: &Op, ins: &Inputs) -> Option<KResult<Outputs>> {
         Op::Binary(b) => binary(*b, ins).and_then(one),
         Op::Where(_) => where_(ins).and_then(one),
         Op::Clip(_) => clip(ins).and_then(one),
-        Op::Cast(c) => ins.tensor(0).and_then(|x| one(x.cast(c.to))),
+        Op::Cast(c) => ins
+            .tensor(0)
+            .and_then(|x| one(x.cast_with(c.to, c.saturate, c.round_mode))),
         _ => return None,
     })
 }
@@ -758,7 +760,10 @@ fn unary(op: UnaryOp, ins: &Inputs) -> KResult<Tensor> {
         return Err(unsupported(ins.op, format!("{op:?} is not defined on {d}")));
     }
     crate::dispatch_float!(d, T => unary_float::<T>(op, x), _ => {
-        dispatch_dtype!(d, T => unary_int::<T>(ins.op, op, x))
+        dispatch_dtype!(d, T => unary_int::<T>(ins.op, op, x), lowp l => Err(unsupported(
+            "unary",
+            format!("dtype {l} is not supported by unary"),
+        )))
     })
 }
 
@@ -796,7 +801,10 @@ fn binary_typed_dispatch(
     b: &Tensor,
     out: &[usize],
 ) -> KResult<Tensor> {
-    dispatch_dtype!(a.dtype(), T => binary_typed::<T>(name, op, a, b, out))
+    dispatch_dtype!(a.dtype(), T => binary_typed::<T>(name, op, a, b, out), lowp l => Err(unsupported(
+        "binary_typed_dispatch",
+        format!("dtype {l} is not supported by binary_typed_dispatch"),
+    )))
 }
 
 fn binary_typed<T: Scalar>(
@@ -888,7 +896,10 @@ fn pow_mixed(name: &str, a: &Tensor, b: &Tensor, out: &[usize]) -> KResult<Tenso
                 out.to_vec(),
                 map2((a.shape(), x), (b.shape(), ev), out, |p: T, q: i64| p.pow_i(q)),
             )
-        })
+        }, lowp l => Err(unsupported(
+            "pow_mixed",
+            format!("dtype {l} is not supported by pow_mixed"),
+        )))
     }
 }
 
@@ -978,7 +989,10 @@ fn clip(ins: &Inputs) -> KResult<Tensor> {
                 y
             }),
         )
-    })
+    }, lowp l => Err(unsupported(
+            "clip",
+            format!("dtype {l} is not supported by clip"),
+        )))
 }
 
 // ---------------------------------------------------------------------------------------------

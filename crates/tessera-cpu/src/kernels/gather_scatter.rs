@@ -8,7 +8,7 @@
 use super::movement::{int_values, norm_index};
 use super::util::{axis, tensor};
 use super::{one, Inputs, Outputs};
-use crate::error::{invalid, KResult};
+use crate::error::{invalid, unsupported, KResult};
 use std::cmp::Ordering;
 use tessera_ir::op::*;
 use tessera_ir::{checked_numel, dispatch_dtype, strides_of, Op, Tensor, Value};
@@ -328,7 +328,10 @@ fn scatter_elements(s: &ScatterElements, ins: &Inputs) -> KResult<Outputs> {
             out[o] = out[o].combine(v, s.reduction);
         }
         one(tensor(x.shape().to_vec(), out)?)
-    })
+    }, lowp l => Err(unsupported(
+            "scatter_elements",
+            format!("dtype {l} is not supported by scatter_elements"),
+        )))
 }
 
 fn scatter_nd(s: &ScatterNd, ins: &Inputs) -> KResult<Outputs> {
@@ -363,7 +366,10 @@ fn scatter_nd(s: &ScatterNd, ins: &Inputs) -> KResult<Outputs> {
             }
         }
         one(tensor(x.shape().to_vec(), out)?)
-    })
+    }, lowp l => Err(unsupported(
+            "scatter_nd",
+            format!("dtype {l} is not supported by scatter_nd"),
+        )))
 }
 
 fn compress(c: &Compress, ins: &Inputs) -> KResult<Outputs> {
@@ -515,7 +521,10 @@ fn unique(u: &Unique, ins: &Inputs) -> KResult<Outputs> {
             Some(Value::Tensor(tensor(vec![m], inverse)?)),
             Some(Value::Tensor(tensor(vec![nu], counts)?)),
         ])
-    })
+    }, lowp l => Err(unsupported(
+            "unique",
+            format!("dtype {l} is not supported by unique"),
+        )))
 }
 
 fn reverse_sequence(r: &ReverseSequence, ins: &Inputs) -> KResult<Outputs> {

@@ -39,6 +39,10 @@ fn qrange(op: &str, d: DType) -> KResult<(f64, f64)> {
         DType::I16 => (-32768.0, 32767.0),
         DType::U16 => (0.0, 65535.0),
         DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::I4 => (-8.0, 7.0),
+        DType::U4 => (0.0, 15.0),
+        DType::I2 => (-2.0, 1.0),
+        DType::U2 => (0.0, 3.0),
         d => return Err(unsupported(op, format!("quantized dtype {d}"))),
     })
 }
@@ -122,10 +126,15 @@ fn quantize(q: &QuantizeLinear, ins: &Inputs) -> KResult<Outputs> {
         (None, Some(d)) => d,
         (None, None) => DType::U8,
     };
-    let (lo, hi) = qrange(op, od)?;
+    let float_out = od.is_low_precision_float() && od != DType::F8E8M0;
+    let (lo, hi) = if float_out {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    } else {
+        qrange(op, od)?
+    };
     let pidx = param_index(op, x.shape(), scale.shape(), q.axis, q.block_size)?;
     if let Some(z) = zp {
-        if z.shape() != scale.shape() {
+        if z.shape() != scale.shape() && !(z.len() == 1 && scale.len() == 1) {
             return Err(invalid(op, "zero point and scale shapes differ"));
         }
     }
@@ -140,6 +149,23 @@ fn quantize(q: &QuantizeLinear, ins: &Inputs) -> KResult<Outputs> {
         DType::F64 | DType::I32 => |a, b| a / b,
         d => return Err(unsupported(op, format!("input dtype {d}"))),
     };
+    if float_out {
+        let bytes: Vec<u8> = xs
+            .iter()
+            .zip(&pidx)
+            .map(|(&v, &p)| {
+                let r = div(v, s[p]) + z.as_ref().map_or(0.0, |z| z[p]);
+                let r = if x.dtype() == DType::F32 {
+                    r as f32 as f64
+                } else {
+                    r
+                };
+                tessera_ir::lowp::encode_bits(od, r, q.saturate, tessera_ir::RoundMode::Up)
+                    .unwrap_or(0)
+            })
+            .collect();
+        return one(Tensor::from_le_bytes(od, x.shape().to_vec(), &bytes)?);
+    }
     let vals = xs.iter().zip(&pidx).map(|(&v, &p)| {
         let r = div(v, s[p]).round_ties_even() + z.as_ref().map_or(0.0, |z| z[p]);
         if r.is_nan() {
@@ -155,25 +181,45 @@ fn dequantize(d: &DequantizeLinear, ins: &Inputs) -> KResult<Outputs> {
     let op = ins.op;
     let (x, scale) = (ins.tensor(0)?, ins.tensor(1)?);
     let zp = ins.opt_tensor(2)?;
+    let lowp_float = x.dtype().is_low_precision_float();
     if !matches!(
         x.dtype(),
         DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32
-    ) {
+    ) && !x.dtype().is_low_precision()
+    {
         return Err(unsupported(op, format!("input dtype {}", x.dtype())));
     }
     if let Some(z) = zp {
         if z.dtype() != x.dtype() {
             return Err(invalid(op, "zero point dtype differs from the input's"));
         }
-        if z.shape() != scale.shape() {
+        if z.shape() != scale.shape() && !(z.len() == 1 && scale.len() == 1) {
             return Err(invalid(op, "zero point and scale shapes differ"));
         }
     }
     let pidx = param_index(op, x.shape(), scale.shape(), d.axis, d.block_size)?;
     let s = scale.to_f64_vec();
+    let sd = scale.dtype();
+    if lowp_float {
+        // Float codes decode exactly; the zero point (0 per the spec) is subtracted in f64.
+        let z = zp.map(|z| z.to_f64_vec());
+        let xs = x.to_f64_vec();
+        let vals = xs.iter().zip(&pidx).map(|(&v, &p)| {
+            let c = v - z.as_ref().map_or(0.0, |z| z[p]);
+            match sd {
+                DType::F64 => c * s[p],
+                _ => (c as f32 * s[p] as f32) as f64,
+            }
+        });
+        return match sd {
+            DType::F32 | DType::F16 | DType::BF16 | DType::F64 => {
+                one(to_dtype(x.shape(), sd, vals)?)
+            }
+            d => Err(unsupported(op, format!("scale dtype {d}"))),
+        };
+    }
     let z = zp.map(|z| z.to_i64_vec());
     let xs = x.to_i64_vec();
-    let sd = scale.dtype();
     let centered = xs
         .iter()
         .zip(&pidx)
@@ -309,6 +355,7 @@ mod tests {
             axis: 1,
             block_size: 0,
             output_dtype: None,
+            saturate: true,
         };
         let y = run1(Op::QuantizeLinear(q), vec![Some(x), Some(s), Some(z)]);
         assert_eq!(y[0].to_i64_vec(), vec![0, 2, 2, 0, 127, -128]);

@@ -138,7 +138,10 @@ fn reduce(r: &Reduce, ins: &Inputs) -> KResult<Tensor> {
                     }),
                 }
             }))
-        });
+        }, lowp l => Err(unsupported(
+            "reduce",
+            format!("dtype {l} is not supported by reduce"),
+        )));
     }
     if d == DType::Bool {
         return Err(unsupported(name, format!("Reduce{:?} on bool", r.kind)));
@@ -245,7 +248,10 @@ fn arg_reduce(a: &ArgReduce, ins: &Inputs) -> KResult<Tensor> {
             }
         }
         tensor(shape, out)
-    })
+    }, lowp l => Err(unsupported(
+            "arg_reduce",
+            format!("dtype {l} is not supported by arg_reduce"),
+        )))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,7 +456,10 @@ fn top_k(t: &TopK, ins: &Inputs) -> KResult<Outputs> {
             format!("k = {k} is out of range for axis extent {n}"),
         )
     })?;
-    let (vals, idxs) = dispatch_dtype!(x.dtype(), T => top_k_typed::<T>(t, x, ax, k))?;
+    let (vals, idxs) = dispatch_dtype!(x.dtype(), T => top_k_typed::<T>(t, x, ax, k), lowp l => Err(unsupported(
+        "top_k",
+        format!("dtype {l} is not supported by top_k"),
+    )))?;
     Ok(vec![Some(Value::Tensor(vals)), Some(Value::Tensor(idxs))])
 }
 

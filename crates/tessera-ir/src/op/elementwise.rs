@@ -222,9 +222,25 @@ pub struct Clip;
 
 /// `Cast(x)`: converts each element to `to`. Float → int truncates toward zero (out of range
 /// values are undefined in ONNX; Tessera wraps), int → float rounds to nearest, anything → bool
-/// is `x != 0`, float narrowing rounds to nearest even.
+/// is `x != 0`, float narrowing rounds to nearest even. Low-precision targets follow
+/// [`crate::lowp`]: `saturate` and `round_mode` only matter for float8 targets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cast {
     /// Target dtype.
     pub to: DType,
+    /// Float8 targets: clamp out-of-range values (and ±∞) to ±max instead of ∞/NaN.
+    pub saturate: bool,
+    /// FLOAT8E8M0 target: rounding direction.
+    pub round_mode: crate::lowp::RoundMode,
+}
+
+impl Cast {
+    /// A cast with the default options (saturating, rounding up).
+    pub fn to(to: DType) -> Cast {
+        Cast {
+            to,
+            saturate: true,
+            round_mode: crate::lowp::RoundMode::Up,
+        }
+    }
 }

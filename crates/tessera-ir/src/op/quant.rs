@@ -3,8 +3,10 @@
 use crate::dtype::DType;
 
 /// `QuantizeLinear(x, y_scale, y_zero_point?)`: `saturate(round_half_even(x / scale) + zp)`
-/// into i8/u8/i16/u16 (the zero point's dtype, else `output_dtype`, else u8). Scale and zero
-/// point are per-tensor, per-axis or per-block.
+/// into i8/u8/i16/u16/i4/u4/i2/u2 (the zero point's dtype, else `output_dtype`, else u8). For
+/// the float8 and float4 outputs, `y = cast(x / scale + zp)` without integer rounding, with
+/// `saturate` as in `Cast` (float4 always saturates). Scale and zero point are per-tensor,
+/// per-axis or per-block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizeLinear {
     /// Per-axis/per-block axis (may be negative).
@@ -13,9 +15,12 @@ pub struct QuantizeLinear {
     pub block_size: usize,
     /// Output dtype when no zero point is given.
     pub output_dtype: Option<DType>,
+    /// Float8 outputs: out-of-range values clamp to ±max (else ∞/NaN), as in `Cast`.
+    pub saturate: bool,
 }
 
-/// `DequantizeLinear(x, x_scale, x_zero_point?)`: `(x − zp) · scale` in the scale's dtype.
+/// `DequantizeLinear(x, x_scale, x_zero_point?)`: `(x − zp) · scale` in the scale's dtype; `x`
+/// may be any 8/16/32-bit integer or low-precision type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DequantizeLinear {
     /// Per-axis/per-block axis (may be negative).

@@ -319,12 +319,21 @@ fn cast(ctx: &mut NodeCtx) -> Result<(), LowerError> {
         .ok_or_else(|| invalid("Cast needs the 'to' attribute"))?;
     let to = crate::tensor::dtype_from_onnx(code as i32).map_err(unsupported)?;
     ctx.req(0)?;
-    ctx.emit(
-        Op::Cast(Cast { to }),
-        vec![ctx.input(0)],
-        vec![ctx.output(0)],
-    );
+    let op = cast_op(ctx, to)?;
+    ctx.emit(Op::Cast(op), vec![ctx.input(0)], vec![ctx.output(0)]);
     Ok(())
+}
+
+/// The `saturate` (opset 19+) and `round_mode` (opset 24+) attributes of `Cast`/`CastLike`.
+fn cast_op(ctx: &NodeCtx, to: DType) -> Result<Cast, LowerError> {
+    let mut op = Cast::to(to);
+    op.saturate = ctx.int("saturate", 1) != 0;
+    if ctx.attr("round_mode").is_some() {
+        let s = ctx.string("round_mode", "up");
+        op.round_mode = tessera_ir::RoundMode::from_name(&s)
+            .ok_or_else(|| invalid(format!("unknown round_mode '{s}'")))?;
+    }
+    Ok(op)
 }
 
 fn cast_like(ctx: &mut NodeCtx) -> Result<(), LowerError> {
@@ -334,11 +343,8 @@ fn cast_like(ctx: &mut NodeCtx) -> Result<(), LowerError> {
         .map(|t| t.dtype)
         .ok_or_else(|| unsupported("CastLike needs the dtype of its second input to be known"))?;
     ctx.req(0)?;
-    ctx.emit(
-        Op::Cast(Cast { to }),
-        vec![ctx.input(0)],
-        vec![ctx.output(0)],
-    );
+    let op = cast_op(ctx, to)?;
+    ctx.emit(Op::Cast(op), vec![ctx.input(0)], vec![ctx.output(0)]);
     Ok(())
 }
 

@@ -485,7 +485,7 @@ fn center_crop_pad(ctx: &mut NodeCtx) -> Result<(), LowerError> {
     let target = if shape_is_i64 {
         s
     } else {
-        ctx.emit_tmp(Op::Cast(Cast { to: DType::I64 }), vec![Some(s)])
+        ctx.emit_tmp(Op::Cast(Cast::to(DType::I64)), vec![Some(s)])
     };
     let full = ctx.emit_tmp(
         Op::ShapeOf(ShapeOf {

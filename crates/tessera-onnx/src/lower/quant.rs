@@ -35,7 +35,7 @@ fn quantize(ctx: &mut NodeCtx) -> Result<(), LowerError> {
     ctx.req(1)?;
     let od = output_dtype(ctx)?;
     if let Some(d) = od {
-        if !matches!(d, DType::I8 | DType::U8 | DType::I16 | DType::U16) {
+        if !matches!(d, DType::I8 | DType::U8 | DType::I16 | DType::U16) && !d.is_low_precision() {
             return Err(unsupported(format!("QuantizeLinear to {d}")));
         }
     }
@@ -43,6 +43,7 @@ fn quantize(ctx: &mut NodeCtx) -> Result<(), LowerError> {
         axis: ctx.int("axis", 1),
         block_size: block_size(ctx)?,
         output_dtype: od,
+        saturate: ctx.int("saturate", 1) != 0,
     };
     let mut ins: Vec<_> = (0..3).map(|i| ctx.input(i)).collect();
     // `precision` (opset 23+): x and the scale are converted to that float type first.
@@ -53,7 +54,7 @@ fn quantize(ctx: &mut NodeCtx) -> Result<(), LowerError> {
         }
         for slot in ins.iter_mut().take(2) {
             if let Some(v) = *slot {
-                *slot = Some(ctx.emit_tmp(Op::Cast(Cast { to: p }), vec![Some(v)]));
+                *slot = Some(ctx.emit_tmp(Op::Cast(Cast::to(p)), vec![Some(v)]));
             }
         }
     }
@@ -77,7 +78,7 @@ fn dequantize(ctx: &mut NodeCtx) -> Result<(), LowerError> {
         Some(d) if Some(d) != scale_dt => {
             // The result is computed in the scale's dtype, then converted.
             let t = ctx.emit_tmp(Op::DequantizeLinear(op), ins);
-            ctx.emit(Op::Cast(Cast { to: d }), vec![Some(t)], vec![ctx.output(0)]);
+            ctx.emit(Op::Cast(Cast::to(d)), vec![Some(t)], vec![ctx.output(0)]);
         }
         _ => ctx.emit(Op::DequantizeLinear(op), ins, vec![ctx.output(0)]),
     }

@@ -88,6 +88,18 @@ fn descr_of(dtype: DType) -> Result<&'static str, NpyError> {
                 reason: "NumPy has no bfloat16 dtype; cast the tensor to f32 first (exact)".into(),
             })
         }
+        d if d.is_low_precision() => {
+            return Err(NpyError::Unrepresentable {
+                dtype,
+                reason: "NumPy has no such dtype; cast the tensor to f32 first (exact)".into(),
+            })
+        }
+        _ => {
+            return Err(NpyError::Unrepresentable {
+                dtype,
+                reason: "unsupported dtype".into(),
+            })
+        }
     })
 }
 

@@ -88,7 +88,6 @@ pub fn one(t: Tensor) -> KResult<Outputs> {
     Ok(vec![Some(Value::Tensor(t))])
 }
 
-
 /// Runs `op` on `ins`.
 pub fn run(op: &Op, ins: &Inputs) -> KResult<Outputs> {
     let families: &[FamilyRun] = &[

@@ -149,9 +149,25 @@ pub fn infer_node(
         | Op::RmsNorm(_)
         | Op::Cumulative(_)
         | Op::ScatterElements(_)
-        | Op::ScatterNd(_) => same(0),
+        | Op::ScatterNd(_)
+        | Op::TensorScatter(_) => same(0),
         Op::Softmax(_) => same(0),
         Op::Cast(c) => vec![tensor(c.to, dims(0))],
+        Op::BitCast(b) => {
+            let (wi, wo) = match dt(0) {
+                Some(d) => (d.size(), b.to.size()),
+                None => return Ok(vec![tensor(b.to, None)]),
+            };
+            let shape = dims(0).map(|mut d| {
+                if wi > wo {
+                    d.push(Dim::Known(wi / wo.max(1)));
+                } else if wi < wo {
+                    d.pop();
+                }
+                d
+            });
+            vec![tensor(b.to, shape)]
+        }
         Op::LayerNorm(ln) => {
             let mut v = same(0);
             let stat = dims(0).and_then(|d| {
@@ -389,11 +405,11 @@ pub fn infer_node(
                 tensor(DType::I64, s),
             ]
         }
-        Op::Reshape(_) => vec![dt(0).and_then(|d| {
+        Op::Reshape(r) => vec![dt(0).and_then(|d| {
             tensor(
                 d,
                 match const_i64(1) {
-                    Some(s) => reshape_dims(dims(0).as_deref(), &s),
+                    Some(s) => reshape_dims(dims(0).as_deref(), &s, r.allowzero),
                     None => None,
                 },
             )
@@ -1190,7 +1206,10 @@ fn slice_dims(
     Some(out)
 }
 
-fn reshape_dims(x: Option<&[Dim]>, spec: &[i64]) -> Option<Vec<Dim>> {
+/// The output dims of `Reshape` for input dims `x` (if known) and a constant shape `spec`. A 0
+/// copies the input extent (an empty extent under `allowzero`); when the input extent is not
+/// known the result is symbolic, never a made-up 0.
+fn reshape_dims(x: Option<&[Dim]>, spec: &[i64], allowzero: bool) -> Option<Vec<Dim>> {
     let mut out = Vec::with_capacity(spec.len());
     let mut infer_at = None;
     for (i, &s) in spec.iter().enumerate() {
@@ -1199,7 +1218,11 @@ fn reshape_dims(x: Option<&[Dim]>, spec: &[i64]) -> Option<Vec<Dim>> {
                 infer_at = Some(i);
                 out.push(Dim::Known(0));
             }
-            0 => out.push(x.and_then(|x| x.get(i).cloned()).unwrap_or(Dim::Known(0))),
+            0 if allowzero => out.push(Dim::Known(0)),
+            0 => match x {
+                Some(x) => out.push(x.get(i).cloned()?),
+                None => out.push(Dim::Sym(format!("reshape{i}"))),
+            },
             s if s > 0 => out.push(Dim::Known(s as usize)),
             _ => return None,
         }
@@ -1226,6 +1249,26 @@ fn reshape_dims(x: Option<&[Dim]>, spec: &[i64]) -> Option<Vec<Dim>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reshape_zero_copies_or_stays_unknown() {
+        let k = |v: &[usize]| v.iter().map(|&d| Dim::Known(d)).collect::<Vec<_>>();
+        // 0 copies the input extent.
+        assert_eq!(
+            reshape_dims(Some(&k(&[3, 4, 2])), &[0, 2, -1], false),
+            Some(k(&[3, 2, 4]))
+        );
+        // Unknown input: a copied extent is unknown, not 0.
+        let d = reshape_dims(None, &[0, 2, -1], false).unwrap_or_default();
+        assert_eq!(d.len(), 3);
+        assert!(d[0].known().is_none());
+        assert_eq!(d[1], Dim::Known(2));
+        // allowzero keeps a literal 0.
+        assert_eq!(
+            reshape_dims(Some(&k(&[3, 4])), &[0, 5], true),
+            Some(k(&[0, 5]))
+        );
+    }
 
     #[test]
     fn matmul_shapes() {
@@ -1280,7 +1323,7 @@ mod tests {
     fn reshape_infers_minus_one() {
         let k = |v: &[usize]| v.iter().map(|&d| Dim::Known(d)).collect::<Vec<_>>();
         assert_eq!(
-            reshape_dims(Some(&k(&[2, 3, 4])), &[0, -1]),
+            reshape_dims(Some(&k(&[2, 3, 4])), &[0, -1], false),
             Some(k(&[2, 12]))
         );
     }

@@ -26,15 +26,32 @@ pub fn run(op: &Op, ins: &Inputs) -> Option<KResult<Outputs>> {
         Op::Cast(c) => ins
             .tensor(0)
             .and_then(|x| one(x.cast_with(c.to, c.saturate, c.round_mode))),
+        Op::BitCast(b) => ins.tensor(0).and_then(|x| bitcast(b, x)).and_then(one),
         _ => return None,
     })
+}
+
+/// `BitCast`: reinterprets the little-endian bytes of `x` as `b.to`.
+fn bitcast(b: &tessera_ir::op::BitCast, x: &Tensor) -> KResult<Tensor> {
+    let shape = b.out_shape(x.dtype(), x.shape()).ok_or_else(|| {
+        crate::error::invalid(
+            "BitCast",
+            format!(
+                "cannot reinterpret {} {:?} as {}",
+                x.dtype(),
+                x.shape(),
+                b.to
+            ),
+        )
+    })?;
+    Ok(Tensor::from_le_bytes(b.to, shape, &x.to_le_bytes())?)
 }
 
 /// True for the ops of this family.
 pub fn supports(op: &Op) -> bool {
     matches!(
         op,
-        Op::Unary(_) | Op::Binary(_) | Op::Where(_) | Op::Clip(_) | Op::Cast(_)
+        Op::Unary(_) | Op::Binary(_) | Op::Where(_) | Op::Clip(_) | Op::Cast(_) | Op::BitCast(_)
     )
 }
 
@@ -1152,6 +1169,30 @@ mod tests {
             Some(Value::Tensor(t)) => Ok(t),
             _ => panic!("no tensor output"),
         }
+    }
+
+    #[test]
+    fn bitcast_matches_naive() {
+        use tessera_ir::op::BitCast;
+        let x = t(&[3], vec![1.0f32, -2.5, 0.0]);
+        let y = run1(Op::BitCast(BitCast { to: DType::I32 }), &[Some(x)]).unwrap();
+        let want: Vec<i32> = [1.0f32, -2.5, 0.0]
+            .iter()
+            .map(|v| v.to_bits() as i32)
+            .collect();
+        assert_eq!(y.as_slice::<i32>().unwrap(), &want[..]);
+        // Wider to narrower appends an axis; narrower to wider removes it.
+        let x = t(&[2], vec![0x0102_0304u32, 0xa0b0_c0d0]);
+        let y = run1(Op::BitCast(BitCast { to: DType::U8 }), &[Some(x.clone())]).unwrap();
+        assert_eq!(y.shape(), &[2, 4]);
+        assert_eq!(
+            y.as_slice::<u8>().unwrap(),
+            &[4, 3, 2, 1, 0xd0, 0xc0, 0xb0, 0xa0]
+        );
+        let z = run1(Op::BitCast(BitCast { to: DType::U32 }), &[Some(y)]).unwrap();
+        assert_eq!(z, x);
+        let bad = t(&[3], vec![1u8, 2, 3]);
+        assert!(run1(Op::BitCast(BitCast { to: DType::U16 }), &[Some(bad)]).is_err());
     }
 
     fn t<T: tessera_ir::Storage>(shape: &[usize], v: Vec<T>) -> Tensor {

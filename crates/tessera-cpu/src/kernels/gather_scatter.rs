@@ -22,6 +22,7 @@ pub fn supports(op: &Op) -> bool {
             | Op::GatherNd(_)
             | Op::ScatterElements(_)
             | Op::ScatterNd(_)
+            | Op::TensorScatter(_)
             | Op::Compress(_)
             | Op::NonZero(_)
             | Op::Unique(_)
@@ -37,12 +38,84 @@ pub fn run(op: &Op, ins: &Inputs) -> Option<KResult<Outputs>> {
         Op::GatherNd(g) => gather_nd(g, ins),
         Op::ScatterElements(s) => scatter_elements(s, ins),
         Op::ScatterNd(s) => scatter_nd(s, ins),
+        Op::TensorScatter(t) => tensor_scatter(t, ins),
         Op::Compress(c) => compress(c, ins),
         Op::NonZero(_) => nonzero(ins),
         Op::Unique(u) => unique(u, ins),
         Op::ReverseSequence(r) => reverse_sequence(r, ins),
         _ => return None,
     })
+}
+
+/// `TensorScatter`, dtype-generic on the element bytes.
+fn tensor_scatter(t: &TensorScatter, ins: &Inputs) -> KResult<Outputs> {
+    let op = "TensorScatter";
+    let (past, upd) = (ins.tensor(0)?, ins.tensor(1)?);
+    let ps = past.shape();
+    let us = upd.shape();
+    if past.dtype() != upd.dtype() {
+        return Err(invalid(op, "past and update dtypes differ"));
+    }
+    if ps.len() < 2 || ps.len() != us.len() {
+        return Err(invalid(
+            op,
+            format!("bad ranks: past {ps:?}, update {us:?}"),
+        ));
+    }
+    let ax = axis(op, t.axis, ps.len())?;
+    if ax == 0 {
+        return Err(invalid(op, "axis must not be the batch axis"));
+    }
+    if (0..ps.len()).any(|d| d != ax && ps[d] != us[d]) {
+        return Err(invalid(
+            op,
+            format!("shapes {ps:?} and {us:?} differ off axis {ax}"),
+        ));
+    }
+    let batch = ps[0];
+    let idx: Vec<i64> = match ins.opt_tensor(2)? {
+        Some(w) => {
+            let v = w.to_i64_vec();
+            if v.len() != batch {
+                return Err(invalid(
+                    op,
+                    format!("write_indices has {} entries, batch is {batch}", v.len()),
+                ));
+            }
+            v
+        }
+        None => vec![0; batch],
+    };
+    let es = past.dtype().size();
+    let mut out = past.to_le_bytes();
+    let ub = upd.to_le_bytes();
+    // Row-major blocks: [batch][mid][axis][inner].
+    let mid: usize = ps[1..ax].iter().product();
+    let inner: usize = ps[ax + 1..].iter().product::<usize>() * es;
+    let (m, s) = (ps[ax], us[ax]);
+    for (b, &w) in idx.iter().enumerate() {
+        for j in 0..mid {
+            for i in 0..s {
+                let p = w
+                    .checked_add(i as i64)
+                    .ok_or_else(|| invalid(op, "index overflow"))?;
+                let p = if t.circular {
+                    if m == 0 {
+                        return Err(invalid(op, "empty cache axis"));
+                    }
+                    p.rem_euclid(m as i64) as usize
+                } else if p >= 0 && (p as usize) < m {
+                    p as usize
+                } else {
+                    return Err(invalid(op, format!("write position {p} outside 0..{m}")));
+                };
+                let dst = ((b * mid + j) * m + p) * inner;
+                let src = ((b * mid + j) * s + i) * inner;
+                out[dst..dst + inner].copy_from_slice(&ub[src..src + inner]);
+            }
+        }
+    }
+    one(Tensor::from_le_bytes(past.dtype(), ps.to_vec(), &out)?)
 }
 
 /// How scatter reductions combine two elements of one dtype (wrapping for integers, logical
@@ -593,6 +666,37 @@ mod tests {
         Ok(o.into_iter()
             .map(|v| v.unwrap().into_tensor().unwrap())
             .collect())
+    }
+
+    #[test]
+    fn tensor_scatter_matches_naive() {
+        // past [2, 4, 2] (batch, seq, d), update [2, 2, 2] on axis 1.
+        let past = t(&[2, 4, 2], (0..16).map(|v| v as f32).collect());
+        let upd = t(&[2, 2, 2], (100..108).map(|v| v as f32).collect());
+        let w = t(&[2], vec![1i64, 3]);
+        for circular in [false, true] {
+            let r = runv(
+                Op::TensorScatter(TensorScatter { axis: -2, circular }),
+                &[past.clone(), upd.clone(), w.clone()],
+            );
+            if !circular {
+                // Batch 1 writes positions 3 and 4: out of range when linear.
+                assert!(r.is_err());
+                continue;
+            }
+            let y = r.unwrap().remove(0);
+            let mut want: Vec<f32> = (0..16).map(|v| v as f32).collect();
+            let pv = [1i64, 3];
+            for b in 0..2 {
+                for i in 0..2 {
+                    let p = ((pv[b] + i as i64) % 4) as usize;
+                    for d in 0..2 {
+                        want[(b * 4 + p) * 2 + d] = (100 + (b * 2 + i) * 2 + d) as f32;
+                    }
+                }
+            }
+            assert_eq!(y.as_slice::<f32>().unwrap(), &want[..]);
+        }
     }
 
     #[test]

@@ -244,3 +244,41 @@ impl Cast {
         }
     }
 }
+
+/// `BitCast(x)`: reinterprets the little-endian bytes of x as elements of dtype `to`; no value
+/// conversion. Let `w_in`, `w_out` be the element widths in bytes (bool is one byte, 0 or 1;
+/// reinterpreting bytes as bool maps non-zero to `true`).
+/// - `w_in == w_out`: the output has x's shape.
+/// - `w_in > w_out` (w_in a multiple of w_out): a trailing axis of extent `w_in / w_out` is
+///   appended; element `[..., j]` holds bytes `j*w_out .. (j+1)*w_out` of the input element.
+/// - `w_in < w_out`: x's last axis must have extent `w_out / w_in` and is removed; its
+///   elements, in order, form the bytes of one output element. A scalar input is an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BitCast {
+    /// Target dtype.
+    pub to: DType,
+}
+
+impl BitCast {
+    /// The output shape for an input of `shape` and dtype `from`, or `None` when the widths
+    /// are incompatible with the shape.
+    pub fn out_shape(&self, from: DType, shape: &[usize]) -> Option<Vec<usize>> {
+        let (wi, wo) = (from.size(), self.to.size());
+        let mut s = shape.to_vec();
+        if wi == wo {
+            Some(s)
+        } else if wi > wo {
+            if wi % wo != 0 {
+                return None;
+            }
+            s.push(wi / wo);
+            Some(s)
+        } else {
+            if wo % wi != 0 {
+                return None;
+            }
+            let last = s.pop()?;
+            (last == wo / wi).then_some(s)
+        }
+    }
+}

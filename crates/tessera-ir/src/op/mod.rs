@@ -44,6 +44,8 @@ pub enum Op {
     Clip(Clip),
     /// Convert the element type.
     Cast(Cast),
+    /// Reinterpret the element bytes as another dtype.
+    BitCast(BitCast),
     // --- linear algebra
     /// Batched matrix product.
     MatMul(MatMul),
@@ -144,6 +146,8 @@ pub enum Op {
     ScatterElements(ScatterElements),
     /// Scatter slices by coordinate tuples.
     ScatterNd(ScatterNd),
+    /// Cache update: write a block along an axis at per-batch positions.
+    TensorScatter(TensorScatter),
     /// Pad or crop.
     Pad(Pad),
     /// Broadcast to a shape.

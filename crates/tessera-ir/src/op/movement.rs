@@ -115,6 +115,23 @@ pub struct ScatterNd {
     pub reduction: ScatterReduction,
 }
 
+/// `TensorScatter(past, update, write_indices?)`: writes a block of `update` into a copy of the
+/// cache tensor `past` along `axis` (a KV-cache update). `past` and `update` have equal rank
+/// (>= 2) and equal extents except on `axis` (normalized, never the batch axis 0), where
+/// `update` has extent `s` and `past` has extent `m`. `write_indices` is an optional i64 (or
+/// i32) vector of length `batch = past.shape[0]` (all zeros when omitted). For every batch `b`
+/// and `i` in `0..s`, the slice `update[b, .., i, ..]` (index `i` on `axis`) is written at
+/// position `p = write_indices[b] + i` on `axis` of the output; with `circular` the position
+/// is `p mod m`, otherwise `p` must lie in `0..m` (an error if not). Every other element is
+/// copied from `past`. Output dtype and shape are those of `past`; `update` has past's dtype.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorScatter {
+    /// The sequence axis (may be negative, counted from the end).
+    pub axis: i64,
+    /// Wrap write positions modulo the cache extent.
+    pub circular: bool,
+}
+
 /// How `Pad` fills the border.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PadMode {

@@ -77,6 +77,7 @@ pub(crate) const OPS: &[(&str, LowerFn)] = &[
     ("Where", where_),
     ("Clip", clip),
     ("Cast", cast),
+    ("BitCast", bitcast),
     ("CastLike", cast_like),
     ("Dropout", dropout),
 ];
@@ -334,6 +335,21 @@ fn cast_op(ctx: &NodeCtx, to: DType) -> Result<Cast, LowerError> {
             .ok_or_else(|| invalid(format!("unknown round_mode '{s}'")))?;
     }
     Ok(op)
+}
+
+/// `BitCast` (opset 26): reinterprets the bytes of each element as another dtype of the same width.
+fn bitcast(ctx: &mut NodeCtx) -> Result<(), LowerError> {
+    let code = ctx
+        .opt_int("to")
+        .ok_or_else(|| invalid("BitCast needs the 'to' attribute"))?;
+    let to = crate::tensor::dtype_from_onnx(code as i32).map_err(unsupported)?;
+    ctx.req(0)?;
+    ctx.emit(
+        Op::BitCast(tessera_ir::op::BitCast { to }),
+        vec![ctx.input(0)],
+        vec![ctx.output(0)],
+    );
+    Ok(())
 }
 
 fn cast_like(ctx: &mut NodeCtx) -> Result<(), LowerError> {

@@ -22,6 +22,7 @@ pub(crate) mod quant;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod signal;
+pub(crate) mod training;
 
 /// Signature of a lowering function.
 pub type LowerFn = fn(&mut NodeCtx) -> Result<(), LowerError>;
@@ -48,8 +49,15 @@ pub fn invalid(msg: impl Into<String>) -> LowerError {
     LowerError::Invalid(msg.into())
 }
 
-/// Looks up the lowering of `op_type` in `domain` (`""`/`ai.onnx` is the default domain).
+/// Looks up the lowering of `op_type` in `domain` (`""`/`ai.onnx` is the default domain;
+/// `ai.onnx.preview.training` has the optimizer ops).
 pub fn lookup(domain: &str, op_type: &str) -> Option<LowerFn> {
+    if domain == "ai.onnx.preview.training" {
+        return training::OPS
+            .iter()
+            .find(|(name, _)| *name == op_type)
+            .map(|(_, f)| *f);
+    }
     if !(domain.is_empty() || domain == "ai.onnx") {
         return None;
     }

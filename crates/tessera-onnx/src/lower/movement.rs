@@ -14,6 +14,7 @@ use tessera_ir::{DType, Op, Tensor, ValueId};
 /// The ops this file lowers.
 pub(crate) const OPS: &[(&str, LowerFn)] = &[
     ("Reshape", reshape),
+    ("TensorScatter", tensor_scatter),
     ("Transpose", transpose),
     ("Flatten", flatten),
     ("Squeeze", squeeze),
@@ -233,6 +234,23 @@ fn scatter_elements(ctx: &mut NodeCtx) -> Result<(), LowerError> {
         ctx,
         Op::ScatterElements(ScatterElements { axis, reduction }),
         vec![Some(x), Some(i), Some(u)],
+    );
+    Ok(())
+}
+
+fn tensor_scatter(ctx: &mut NodeCtx) -> Result<(), LowerError> {
+    let (past, update) = (ctx.req(0)?, ctx.req(1)?);
+    let circular = match ctx.string("mode", "linear").as_str() {
+        "linear" => false,
+        "circular" => true,
+        m => return Err(invalid(format!("TensorScatter: unknown mode '{m}'"))),
+    };
+    let axis = ctx.int("axis", -2);
+    let idx = ctx.input(2);
+    emit1(
+        ctx,
+        Op::TensorScatter(TensorScatter { axis, circular }),
+        vec![Some(past), Some(update), idx],
     );
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! A floating-point element passes when `|got - expected| <= atol + rtol * |expected|` (the
 //! rule of `numpy.testing.assert_allclose`, which ONNX's backend runner uses), or when both are
-//! NaN, or when both are the same infinity. Integers and booleans must be equal. Dtypes and
+//! NaN, or when both are the same infinity. Integers and booleans must be equal; float8 and float4 values must be
+//! equal too (NaN equal to NaN). Dtypes and
 //! shapes must match exactly. Sequences are compared length first, then element by element;
 //! optionals must agree on presence, then their contents are compared.
 //!
@@ -11,7 +12,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use tessera_ir::{DType, Storage, Tensor, TensorData, Value};
+use tessera_ir::{dispatch_dtype, DType, Storage, Tensor, Value};
 
 /// A relative and an absolute tolerance.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -299,29 +300,25 @@ pub fn compare_tensors(
             got: got.shape().to_vec(),
         });
     }
-    let tolerance = tol.for_dtype(expected.dtype());
-    let found = match (expected.data(), got.data()) {
-        (TensorData::F32(e), TensorData::F32(g)) => elements(e, g, tolerance),
-        (TensorData::F64(e), TensorData::F64(g)) => elements(e, g, tolerance),
-        (TensorData::F16(e), TensorData::F16(g)) => elements(e, g, tolerance),
-        (TensorData::BF16(e), TensorData::BF16(g)) => elements(e, g, tolerance),
-        (TensorData::I8(e), TensorData::I8(g)) => elements(e, g, None),
-        (TensorData::I16(e), TensorData::I16(g)) => elements(e, g, None),
-        (TensorData::I32(e), TensorData::I32(g)) => elements(e, g, None),
-        (TensorData::I64(e), TensorData::I64(g)) => elements(e, g, None),
-        (TensorData::U8(e), TensorData::U8(g)) => elements(e, g, None),
-        (TensorData::U16(e), TensorData::U16(g)) => elements(e, g, None),
-        (TensorData::U32(e), TensorData::U32(g)) => elements(e, g, None),
-        (TensorData::U64(e), TensorData::U64(g)) => elements(e, g, None),
-        (TensorData::Bool(e), TensorData::Bool(g)) => elements(e, g, None),
+    let dtype = expected.dtype();
+    // Low-precision floats (float8, float4) have no tolerance of their own: every value is
+    // one of a few hundred codes, so they compare exactly, with NaN equal to NaN.
+    let tolerance = tol.for_dtype(dtype).or_else(|| {
+        dtype.is_low_precision_float().then_some(Tolerance {
+            rtol: 0.0,
+            atol: 0.0,
+        })
+    });
+    let found = dispatch_dtype!(dtype, T => match (T::slice(expected.data()), T::slice(got.data())) {
+        (Some(e), Some(g)) => elements(e, g, tolerance),
         // Unreachable after the dtype check; reported rather than assumed.
         _ => {
             return fail(MismatchKind::DType {
-                expected: expected.dtype(),
+                expected: dtype,
                 got: got.dtype(),
             })
         }
-    };
+    });
     match found {
         None => Ok(()),
         Some(d) => fail(MismatchKind::Values(Box::new(ValueDiff {

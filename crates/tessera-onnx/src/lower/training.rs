@@ -30,7 +30,7 @@ impl B<'_, '_> {
     }
     fn cast(&mut self, a: ValueId) -> ValueId {
         self.ctx
-            .emit_tmp(Op::Cast(Cast { to: self.dt }), vec![Some(a)])
+            .emit_tmp(Op::Cast(Cast::to(self.dt)), vec![Some(a)])
     }
     fn select(&mut self, c: ValueId, a: ValueId, b: ValueId) -> ValueId {
         self.ctx

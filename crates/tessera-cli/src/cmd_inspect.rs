@@ -3,7 +3,7 @@
 use crate::cli_util::{grouped, human_bytes, ms, spinner, SessionArgs};
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tessera_ir::Graph;
 use tessera_onnx::Model;
@@ -20,6 +20,14 @@ pub struct Args {
     /// be built, as imported otherwise).
     #[arg(long)]
     pub ir: bool,
+    /// Write the placed graph in Graphviz form to this file: nodes coloured by device, parts
+    /// boxed, transfers between devices marked.
+    #[arg(long, value_name = "FILE")]
+    pub dot: Option<PathBuf>,
+    /// Also render the `--dot` file as SVG (same path, `.svg` extension) with Graphviz's
+    /// `dot`, which must be installed.
+    #[arg(long, requires = "dot")]
+    pub svg: bool,
 }
 
 /// Loads the model, prints what it is, then builds a session to show the placement.
@@ -57,6 +65,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if args.ir {
         println!("\n{}", tessera_ir::dump(session.graph()));
+    }
+    if let Some(path) = &args.dot {
+        write_dot(path, args.svg, &session)?;
+    }
+    Ok(())
+}
+
+/// Writes the placement as DOT to `path`, and renders it to SVG next to it when asked.
+fn write_dot(path: &Path, svg: bool, session: &Session) -> anyhow::Result<()> {
+    let text = tessera_runtime::placement_dot(session.graph(), session.placement());
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    println!("\ngraph written to {}", path.display());
+    if svg {
+        let out = path.with_extension("svg");
+        let status = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .arg(path)
+            .arg("-o")
+            .arg(&out)
+            .status();
+        match status {
+            Ok(s) if s.success() => println!("rendered to {}", out.display()),
+            Ok(s) => anyhow::bail!("Graphviz `dot` failed ({s}) rendering {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "--svg needs Graphviz's `dot` on PATH (install the graphviz package); \
+                 the DOT file {} was written",
+                path.display()
+            ),
+            Err(e) => return Err(e).context("running Graphviz `dot`"),
+        }
     }
     Ok(())
 }

@@ -192,3 +192,25 @@ fn run_reports_input_problems() {
     assert!(!o.status.success());
     assert!(text(&o.stderr).starts_with("error: "));
 }
+
+#[test]
+fn inspect_writes_the_placed_graph_as_dot() {
+    let m = data("elementwise.onnx");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dot = dir.path().join("graph.dot");
+    let o = tessera(&["inspect", path(&m), "--dot", path(&dot)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let g = std::fs::read_to_string(&dot).expect("the DOT file was written");
+    assert!(g.starts_with("digraph "), "{g}");
+    assert!(g.contains("subgraph \"cluster_0\""), "{g}");
+    for op in ["Relu", "Add", "Mul"] {
+        assert!(
+            g.contains(&format!("label=\"{op}\\n")),
+            "no {op} node in\n{g}"
+        );
+    }
+    assert!(g.contains("cpu (3 nodes)"), "{g}");
+    // --svg without --dot is refused by the argument parser.
+    let o = tessera(&["inspect", path(&m), "--svg"]);
+    assert!(!o.status.success());
+}

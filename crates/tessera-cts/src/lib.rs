@@ -43,6 +43,7 @@
 //! | `f16`                         | 2e-3     | 1e-3     | One f16 ulp is 2⁻¹⁰ ≈ 9.8e-4 relative, so 1e-3 leaves no room for a kernel that rounds an intermediate differently from the reference (computed in f32 and rounded once); 2e-3 allows two ulps. atol 1e-3 is one ulp at magnitude 1, for results near zero produced by cancellation of O(1) terms. |
 //! | `bf16`                        | 1.6e-2   | 1e-2     | Same reasoning with bf16's 7-bit mantissa: one ulp is 2⁻⁷ ≈ 7.8e-3 relative; two ulps ≈ 1.6e-2 (the value PyTorch's `assert_close` uses too); atol ≈ one ulp at magnitude 1. |
 //! | integers, `bool`              | exact    | exact    | No rounding is involved. |
+//! | float8, float4 (all formats)  | exact    | exact    | Each value is one of at most 256 codes and the reference rounds once, so a correct cast lands on the same code; NaN equals NaN whatever its bit pattern. |
 //!
 //! A case folder may carry a `data.json` with `rtol`/`atol` (ONNX's loader reads it); those
 //! replace the `f32`/`f64` values and loosen, never tighten, the `f16`/`bf16` ones. No node

@@ -44,6 +44,7 @@
 //!
 //! - [`session`]: [`Session`], its inputs/outputs, timings and model facts.
 //! - [`partition`]: node placement and the parts ([`Placement`]).
+//! - [`dot`]: the placement as a Graphviz graph ([`placement_dot`]).
 //! - [`io`]: `.npy` / `.npz` reading and writing.
 //! - [`fold`]: the CPU kernels as the constant-folding evaluator of the optimizer.
 //! - [`drivers()`]: the registry of built-in drivers (today: `cpu`).
@@ -55,6 +56,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dot;
 pub mod error;
 pub mod fold;
 pub mod io;
@@ -64,6 +66,7 @@ pub mod session;
 mod specialize;
 mod validate;
 
+pub use dot::placement_dot;
 pub use error::{InputProblem, RuntimeError, UnplacedNode};
 pub use options::SessionOptions;
 pub use partition::{NodePlacement, PartInfo, Placement, Refusal};

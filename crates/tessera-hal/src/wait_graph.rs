@@ -243,13 +243,28 @@ impl QueueRegistration {
     /// signalling `signals`, as pending.
     ///
     /// Fails with [`HalError::Deadlock`] ([`DeadlockReport::Cycle`]) when the submission
-    /// would close a cycle; nothing is recorded then, and the queue must refuse the work.
+    /// would close a cycle, and with [`HalError::Invalid`] when it waits on a point of a
+    /// timeline it signals at that value or below (the signal could only move the timeline
+    /// backwards). Nothing is recorded then, and the queue must refuse the work.
     pub fn submit(
         &self,
         work: &str,
         waits: &[TimePoint],
         signals: &[TimePoint],
     ) -> Result<Ticket, HalError> {
+        for (wt, wv) in waits {
+            if let Some((_, sv)) = signals
+                .iter()
+                .find(|(st, sv)| st.id() == wt.id() && sv <= wv)
+            {
+                return Err(HalError::Invalid(format!(
+                    "{work} on queue '{}' waits on '{}'@{wv} and signals it at {sv}: the \
+                     signal could only move the timeline backwards",
+                    self.name,
+                    wt.label()
+                )));
+            }
+        }
         let mut g = graph();
         let id = g.next_id;
         let candidate = Sub {

@@ -152,6 +152,11 @@ pub enum HalError {
         /// How long the wait lasted, in milliseconds.
         waited_ms: u128,
     },
+    /// Waiting could never finish: a submission that would close a cycle of waits (refused
+    /// at submit), or a host wait on a point that no pending or running work can signal.
+    /// See [`crate::wait_graph`].
+    #[error("deadlock: {0}")]
+    Deadlock(Box<crate::wait_graph::DeadlockReport>),
     /// A queue was shut down with work still waiting.
     #[error("queue '{0}' was shut down before the work could run")]
     QueueShutdown(String),

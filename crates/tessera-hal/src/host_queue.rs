@@ -6,10 +6,16 @@
 //! blocked on a wait does not hold back later independent ones). It sleeps on a [`Wakeup`]
 //! that both new submissions and the awaited timelines notify. A panic inside a work item is
 //! caught and fails the item's signal timelines like any other error.
+//!
+//! Every submission is recorded in the [wait-for graph](crate::wait_graph): a submission that
+//! would close a cycle is refused with [`HalError::Deadlock`], and the graph entry is removed
+//! only after the signal points were signalled or failed (on success, failure, panic and
+//! shutdown alike).
 
 use crate::error::HalError;
 use crate::queue::{Queue, TimePoint, Work};
 use crate::timeline::Wakeup;
+use crate::wait_graph::{self, QueueRegistration, Ticket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -19,6 +25,8 @@ struct Submission {
     work: Work,
     waits: Vec<TimePoint>,
     signals: Vec<TimePoint>,
+    /// Dropped after the signals are signalled or failed, which removes the graph entry.
+    ticket: Ticket,
 }
 
 #[derive(Default)]
@@ -29,6 +37,7 @@ struct Inbox {
 
 struct Shared {
     name: String,
+    graph: QueueRegistration,
     inbox: Mutex<Inbox>,
     wakeup: Arc<Wakeup>,
 }
@@ -42,8 +51,10 @@ pub struct HostQueue {
 impl HostQueue {
     /// Starts a queue named `name` (`cpu:0`) with its worker thread.
     pub fn new(name: impl Into<String>) -> Result<HostQueue, HalError> {
+        let name = name.into();
         let shared = Arc::new(Shared {
-            name: name.into(),
+            graph: wait_graph::register_queue(&name),
+            name,
             inbox: Mutex::new(Inbox::default()),
             wakeup: Wakeup::new(),
         });
@@ -76,10 +87,12 @@ impl Queue for HostQueue {
             if inbox.closed {
                 return Err(HalError::QueueShutdown(self.shared.name.clone()));
             }
+            let ticket = self.shared.graph.submit(work.kind(), waits, signals)?;
             inbox.items.push(Submission {
                 work,
                 waits: waits.to_vec(),
                 signals: signals.to_vec(),
+                ticket,
             });
         }
         self.shared.wakeup.notify();
@@ -145,6 +158,7 @@ fn worker(shared: &Shared) {
         match next {
             Some((i, failed_wait)) => {
                 let s = pending.remove(i);
+                s.ticket.start();
                 let result = match failed_wait {
                     Some(e) => Err(e),
                     None => run(&shared.name, &s.work),
@@ -359,7 +373,7 @@ mod tests {
     fn waits_on_a_timeline_signalled_from_outside() {
         let q = HostQueue::new("q").unwrap();
         let a = buf(4);
-        let (gate, done) = (tl("gate"), tl("done"));
+        let (gate, done) = (Arc::new(Timeline::host_signalled("gate")), tl("done"));
         q.submit(
             Work::Fill {
                 dst: a.clone(),
@@ -514,7 +528,7 @@ mod tests {
     #[test]
     fn dropping_the_queue_fails_waiting_work() {
         let q = HostQueue::new("q").unwrap();
-        let (gate, done) = (tl("gate"), tl("done"));
+        let (gate, done) = (Arc::new(Timeline::host_signalled("gate")), tl("done"));
         q.submit(
             Work::Fill {
                 dst: buf(1),

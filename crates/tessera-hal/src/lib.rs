@@ -14,7 +14,14 @@
 //! - [`Timeline`]: a u64 semaphore that only grows and can fail; failures reach every waiter.
 //! - [`Queue::submit`]: [`Work`] (execute, copy, fill) ordered only by explicit wait and
 //!   signal lists of timeline points. [`HostQueue`] is a ready-made queue for devices whose
-//!   work runs on the host.
+//!   work runs on the host; [`InOrderQueue`] makes any queue run its submissions in order.
+//! - [`wait_graph`]: the process-wide wait-for graph of every pending and running submission
+//!   of every queue. A submission that would close a cycle of waits is refused with
+//!   [`HalError::Deadlock`], and a host [`Timeline::wait`] on a point that no pending or
+//!   running work can signal fails with it instead of hanging; both reports name the
+//!   submissions, queues and timeline points involved ([`DeadlockReport`]). Timelines that the
+//!   host itself signals are made with [`Timeline::host_signalled`] and are never reported.
+//!   `docs/fences.md` describes the model.
 //!
 //! Every trait is object safe: the runtime holds `Arc<dyn Device>`, `Arc<dyn Buffer>`, … .
 //!
@@ -47,7 +54,6 @@
 //!   that these are additive: export will be a provided method answering "not exportable" by
 //!   default, overridden by drivers that can.
 //! - Exporting a [`Timeline`] as a file descriptor (DRM syncobj).
-//! - The wait-for-graph deadlock checker over all pending submissions.
 
 #![warn(missing_docs)]
 
@@ -58,6 +64,7 @@ pub mod error;
 pub mod executable;
 pub mod host_buffer;
 pub mod host_queue;
+pub mod in_order_queue;
 pub mod info;
 pub mod queue;
 pub mod subgraph;
@@ -65,6 +72,7 @@ pub mod support;
 pub mod timeline;
 pub mod uri;
 pub mod value;
+pub mod wait_graph;
 
 pub use buffer::{Buffer, BufferView, MemoryKind};
 pub use device::Device;
@@ -73,6 +81,7 @@ pub use error::HalError;
 pub use executable::{Binding, Executable};
 pub use host_buffer::HostBuffer;
 pub use host_queue::HostQueue;
+pub use in_order_queue::InOrderQueue;
 pub use info::{DeviceInfo, DeviceKind};
 pub use queue::{OutputSlot, Queue, TimePoint, Work};
 pub use subgraph::Subgraph;
@@ -80,3 +89,4 @@ pub use support::Support;
 pub use timeline::Timeline;
 pub use uri::DeviceUri;
 pub use value::DeviceValue;
+pub use wait_graph::DeadlockReport;

@@ -5,6 +5,9 @@
 //! reached; when it completes it signals each of its signal points, and when it fails (or one
 //! of its wait timelines fails) it fails each of its signal timelines with the error, so the
 //! failure travels to everything downstream.
+//!
+//! [`InOrderQueue`](crate::InOrderQueue) wraps a queue to run its submissions one after the
+//! other, in submission order.
 
 use crate::buffer::Buffer;
 use crate::error::HalError;
@@ -167,7 +170,11 @@ pub trait Queue: Send + Sync {
     /// in `signals` is signalled, on failure each of their timelines is failed with the error.
     ///
     /// Returns once the work is accepted. An error returned here (invalid work, a queue that
-    /// is shutting down) means the work was not accepted and nothing is signalled or failed.
+    /// is shutting down, a [`HalError::Deadlock`] when the submission would close a cycle of
+    /// waits) means the work was not accepted and nothing is signalled or failed.
+    ///
+    /// Implementations record every submission in the [wait-for graph](crate::wait_graph)
+    /// as its module documentation describes.
     fn submit(
         &self,
         work: Work,

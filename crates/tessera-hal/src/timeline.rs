@@ -10,10 +10,20 @@
 //!
 //! Values reached before the failure stay reached: a wait for them still succeeds, because the
 //! work that signalled them did complete.
+//!
+//! A timeline made with [`Timeline::new`] is signalled by queue work: a host
+//! [`Timeline::wait`] on a point that no pending or running submission can signal returns
+//! [`HalError::Deadlock`] instead of hanging (see [`crate::wait_graph`]). A timeline that code
+//! outside the queues signals (a test driving a pipeline by hand, an imported external fence)
+//! is made with [`Timeline::host_signalled`]; the deadlock checker never reports waits on it.
 
 use crate::error::HalError;
+use crate::wait_graph;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
 struct State {
@@ -25,7 +35,9 @@ struct State {
 /// A monotonically increasing 64-bit semaphore with a failed state.
 #[derive(Debug)]
 pub struct Timeline {
+    id: u64,
     label: String,
+    host_signalled: bool,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -80,15 +92,32 @@ impl Timeline {
     /// A duration to pass to [`Timeline::wait`] to wait without a limit.
     pub const FOREVER: Duration = Duration::MAX;
 
-    /// A timeline at value 0. The label names it in errors.
+    /// A timeline at value 0, signalled by queue work. The label names it in errors.
+    ///
+    /// [`Timeline::signal`] still works from the host, but the deadlock checker does not
+    /// count on it: a host wait on a point that no submitted work signals is reported as a
+    /// deadlock. Use [`Timeline::host_signalled`] for timelines the host signals.
     pub fn new(label: impl Into<String>) -> Timeline {
         Timeline::with_value(label, 0)
     }
 
-    /// A timeline starting at `value`.
+    /// A queue-signalled timeline (see [`Timeline::new`]) starting at `value`.
     pub fn with_value(label: impl Into<String>, value: u64) -> Timeline {
+        Timeline::make(label.into(), value, false)
+    }
+
+    /// A timeline at value 0 that code outside the HAL's queues may signal: the host, another
+    /// process, an imported external fence. The deadlock checker treats its points as
+    /// reachable at any time, so waits on them are never reported and never close a cycle.
+    pub fn host_signalled(label: impl Into<String>) -> Timeline {
+        Timeline::make(label.into(), 0, true)
+    }
+
+    fn make(label: String, value: u64, host_signalled: bool) -> Timeline {
         Timeline {
-            label: label.into(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            host_signalled,
+            label,
             state: Mutex::new(State {
                 value,
                 failure: None,
@@ -112,6 +141,22 @@ impl Timeline {
     /// The current value.
     pub fn value(&self) -> u64 {
         self.lock().value
+    }
+
+    /// Whether the timeline was made with [`Timeline::host_signalled`].
+    pub fn is_host_signalled(&self) -> bool {
+        self.host_signalled
+    }
+
+    /// A process-unique identity for the wait-for graph.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The value and whether the timeline has failed, read together.
+    pub(crate) fn snapshot(&self) -> (u64, bool) {
+        let st = self.lock();
+        (st.value, st.failure.is_some())
     }
 
     /// The error the timeline failed with, if it has failed.
@@ -206,28 +251,51 @@ impl Timeline {
     /// Blocks until the timeline reaches `value` (`Ok`), fails first
     /// ([`HalError::TimelineFailed`] carrying the original error), or `timeout` passes
     /// ([`HalError::Timeout`]). [`Timeline::FOREVER`] waits without a limit.
+    ///
+    /// Unless the timeline is [host-signalled](Timeline::host_signalled), the wait fails with
+    /// [`HalError::Deadlock`] when no pending or running submission can bring the timeline to
+    /// `value`: checked on entry and then every
+    /// [`HOST_WAIT_CHECK_INTERVAL`](wait_graph::HOST_WAIT_CHECK_INTERVAL) while blocked.
     pub fn wait(&self, value: u64, timeout: Duration) -> Result<(), HalError> {
         let start = Instant::now();
         let deadline = start.checked_add(timeout);
+        // When to consult the wait-for graph next; never for host-signalled timelines.
+        let mut next_check = (!self.host_signalled).then_some(start);
         let mut st = self.lock();
         loop {
             if self.check(&st, value)? {
                 return Ok(());
             }
-            st = match deadline {
+            let now = Instant::now();
+            if let Some(c) = next_check {
+                if now >= c {
+                    // Lock order: graph before timeline, so release ours first.
+                    drop(st);
+                    wait_graph::check_host_wait(self, value)?;
+                    next_check = Instant::now().checked_add(wait_graph::HOST_WAIT_CHECK_INTERVAL);
+                    st = self.lock();
+                    continue;
+                }
+            }
+            if let Some(d) = deadline {
+                if now >= d {
+                    return Err(HalError::Timeout {
+                        timeline: self.label.clone(),
+                        value,
+                        current: st.value,
+                        waited_ms: start.elapsed().as_millis(),
+                    });
+                }
+            }
+            let wake_at = match (deadline, next_check) {
+                (Some(d), Some(c)) => Some(d.min(c)),
+                (d, c) => d.or(c),
+            };
+            st = match wake_at {
                 None => self.cv.wait(st).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(HalError::Timeout {
-                            timeline: self.label.clone(),
-                            value,
-                            current: st.value,
-                            waited_ms: start.elapsed().as_millis(),
-                        });
-                    }
+                Some(w) => {
                     self.cv
-                        .wait_timeout(st, d - now)
+                        .wait_timeout(st, w.saturating_duration_since(now))
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
@@ -245,7 +313,7 @@ mod tests {
 
     #[test]
     fn signal_only_grows() {
-        let t = Timeline::new("t");
+        let t = Timeline::host_signalled("t");
         assert_eq!(t.value(), 0);
         t.signal(3).unwrap();
         assert_eq!(t.value(), 3);
@@ -273,7 +341,7 @@ mod tests {
 
     #[test]
     fn wait_times_out() {
-        let t = Timeline::new("slow");
+        let t = Timeline::host_signalled("slow");
         let e = t.wait(1, Duration::from_millis(20)).unwrap_err();
         assert!(
             matches!(
@@ -291,7 +359,7 @@ mod tests {
 
     #[test]
     fn waiters_wake_in_value_order() {
-        let t = Arc::new(Timeline::new("t"));
+        let t = Arc::new(Timeline::host_signalled("t"));
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut hs = Vec::new();
         for v in [3u64, 1, 2] {
@@ -317,7 +385,7 @@ mod tests {
 
     #[test]
     fn failure_reaches_every_waiter_with_the_original_error() {
-        let t = Arc::new(Timeline::new("t"));
+        let t = Arc::new(Timeline::host_signalled("t"));
         t.signal(1).unwrap();
         let hs: Vec<_> = (2..5)
             .map(|v| {
@@ -345,7 +413,7 @@ mod tests {
 
     #[test]
     fn wakeup_is_not_lost() {
-        let t = Timeline::new("t");
+        let t = Timeline::host_signalled("t");
         let w = Wakeup::new();
         assert!(!t.poll_or_notify(1, &w).unwrap());
         assert!(!t.poll_or_notify(1, &w).unwrap());
@@ -354,5 +422,34 @@ mod tests {
         assert!(w.wait(Duration::ZERO));
         assert!(!w.wait(Duration::from_millis(1)));
         assert!(t.poll_or_notify(1, &w).unwrap());
+    }
+
+    #[test]
+    fn a_wait_nothing_can_signal_is_a_deadlock_not_a_timeout() {
+        let t = Timeline::new("orphan");
+        let start = Instant::now();
+        let e = t.wait(1, LONG).unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
+        let HalError::Deadlock(r) = &e else {
+            panic!("{e}");
+        };
+        let crate::wait_graph::DeadlockReport::Unreachable { point, chain, .. } = r.as_ref() else {
+            panic!("{e}");
+        };
+        assert_eq!((point.timeline.as_str(), point.value), ("orphan", 1));
+        assert!(chain.is_empty());
+        assert!(e.to_string().contains("'orphan'@1"), "{e}");
+        // Reached values and failed timelines are not deadlocks.
+        let t = Timeline::with_value("reached", 3);
+        t.wait(3, Duration::ZERO).unwrap();
+        t.fail(HalError::Invalid("x".into()));
+        assert!(matches!(
+            t.wait(4, LONG).unwrap_err(),
+            HalError::TimelineFailed { .. }
+        ));
     }
 }

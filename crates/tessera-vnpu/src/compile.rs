@@ -1,4 +1,5 @@
-//! [`compile`]: turns a [`Subgraph`] into a [`VnpuExecutable`].
+//! `compile`: turns a [`Subgraph`] into a [`VnpuExecutable`] (reached through
+//! [`Device::compile`](tessera_hal::Device::compile)).
 //!
 //! Compiling verifies the graph, checks every node with the same rules as
 //! [`Device::supports`](tessera_hal::Device::supports) (listing every refused node), and

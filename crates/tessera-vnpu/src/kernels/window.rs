@@ -1,5 +1,5 @@
 //! Window geometry shared by convolution and pooling: resolves a canonical
-//! [`Window`](tessera_ir::op::Window) against concrete 2-D input and kernel extents.
+//! [`Window`] against concrete 2-D input and kernel extents.
 
 use super::KResult;
 use tessera_ir::op::{AutoPad, Window};

@@ -81,8 +81,11 @@ impl Queue for VnpuQueue {
         if let Some(prev) = &chain.last {
             all_waits.push((prev.clone(), 1));
         }
-        let mut all_signals = signals.to_vec();
-        all_signals.push((link.clone(), 1));
+        // The link comes first: the queue signals (or fails) it before any caller-visible
+        // timeline, so whoever observes this submission's outcome and submits again finds
+        // the link already settled.
+        let mut all_signals = vec![(link.clone(), 1)];
+        all_signals.extend_from_slice(signals);
         let work = match work {
             Work::Execute {
                 executable,

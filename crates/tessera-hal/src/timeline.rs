@@ -190,6 +190,9 @@ impl Timeline {
         }
         self.wake(&mut st);
         let due = std::mem::take(&mut st.callbacks.0);
+        if due.is_empty() {
+            return;
+        }
         let failure = st.failure.clone();
         drop(st);
         if let Some(failure) = failure {

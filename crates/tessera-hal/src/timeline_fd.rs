@@ -173,7 +173,9 @@ impl TimelinePointFd {
     }
 
     /// Where the point stands, without blocking. The outcome is left in the descriptor for
-    /// its other holders.
+    /// its other holders. While another holder of the same descriptor is between its read
+    /// and its write-back, this can answer [`PointState::Pending`] for a point already
+    /// resolved; [`TimelinePointFd::wait`] rides that out.
     pub fn state(&self) -> Result<PointState, HalError> {
         #[cfg(target_os = "linux")]
         {

@@ -14,8 +14,8 @@ use super::buffer::CpuBuffer;
 use super::executable::{tensor_to_view, view_to_tensor, CpuExecutable};
 use std::sync::Arc;
 use tessera_hal::{
-    Buffer, BufferView, Device, DeviceInfo, Executable, ExternalBuffer, ExternalKind, HalError,
-    HostQueue, MemoryKind, Queue, Subgraph, Support,
+    Buffer, BufferView, Device, DeviceInfo, Executable, ExternalBuffer, HalError, HostQueue,
+    MemoryKind, Queue, Subgraph, Support,
 };
 use tessera_ir::{Graph, Node, Op, Tensor, ValueType};
 
@@ -131,7 +131,9 @@ impl Device for CpuDevice {
     fn import(&self, ext: ExternalBuffer) -> Result<Arc<dyn Buffer>, HalError> {
         match ext.kind() {
             #[cfg(target_os = "linux")]
-            ExternalKind::MemFd => Ok(Arc::new(tessera_hal::MemFdBuffer::import(ext)?)),
+            tessera_hal::ExternalKind::MemFd => {
+                Ok(Arc::new(tessera_hal::MemFdBuffer::import(ext)?))
+            }
             kind => Err(HalError::Unsupported {
                 device: self.info.uri.clone(),
                 what: format!("importing a {kind} buffer"),

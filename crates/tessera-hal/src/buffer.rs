@@ -6,12 +6,16 @@
 //! lets a driver bracket the access with whatever its memory needs (cache flushes, a lock,
 //! a temporary mapping of device memory).
 //!
-//! Zero-copy sharing (`export() -> ExternalBuffer`: a file descriptor, offset and size —
-//! memfd on the CPU, dma-buf where a kernel driver provides one — and
-//! `Device::import(ExternalBuffer)`) will be added as provided methods that answer
-//! "not exportable" by default, so existing drivers keep compiling.
+//! Zero-copy sharing: [`Buffer::export`] hands a buffer's memory out as an
+//! [`ExternalBuffer`] (an owned file descriptor, offset and size — a memfd for host memory,
+//! a dma-buf where a kernel driver provides one) and
+//! [`Device::import`](crate::Device::import) maps one into another device or process. Both
+//! are provided methods answering "unsupported" by default; drivers that can share memory
+//! override them. [`MemFdBuffer`](crate::MemFdBuffer) (Linux) is exportable host memory any
+//! driver may reuse. Shared bytes are only ordered by timeline points; see `docs/buffers.md`.
 
 use crate::error::HalError;
+use crate::external::ExternalBuffer;
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -63,6 +67,25 @@ pub trait Buffer: Send + Sync + fmt::Debug {
     /// Calls `f` with the buffer's bytes for writing. Fails with
     /// [`HalError::NotHostVisible`] for memory the host cannot map.
     fn map_write(&self, f: &mut dyn FnMut(&mut [u8])) -> Result<(), HalError>;
+
+    /// The buffer's memory as an [`ExternalBuffer`] (a new file descriptor, offset and size)
+    /// that another device or process can import without copying.
+    ///
+    /// The provided implementation answers [`HalError::Unsupported`]: buffers are not
+    /// exportable unless their driver says so (see [`Device::allocate_exportable`]).
+    /// Exporting does not end the buffer's life: it and every import share the memory until
+    /// all of them (and every copy of the descriptor) are gone.
+    ///
+    /// [`Device::allocate_exportable`]: crate::Device::allocate_exportable
+    fn export(&self) -> Result<ExternalBuffer, HalError> {
+        Err(crate::external::unsupported(
+            "buffer",
+            format!(
+                "exporting this {} buffer (allocate it as exportable)",
+                self.memory_kind()
+            ),
+        ))
+    }
 
     /// The concrete buffer, for downcasting by the driver that created it.
     fn as_any(&self) -> &dyn Any;

@@ -3,6 +3,7 @@
 use crate::buffer::{view_byte_len, Buffer, BufferView, MemoryKind};
 use crate::error::HalError;
 use crate::executable::Executable;
+use crate::external::ExternalBuffer;
 use crate::info::DeviceInfo;
 use crate::queue::Queue;
 use crate::subgraph::Subgraph;
@@ -34,6 +35,33 @@ pub trait Device: Send + Sync {
 
     /// Allocates `size` bytes of `kind` memory.
     fn allocate(&self, size: usize, kind: MemoryKind) -> Result<Arc<dyn Buffer>, HalError>;
+
+    /// Allocates `size` bytes that [`Buffer::export`] can hand to another device or
+    /// process.
+    ///
+    /// Kept apart from [`Device::allocate`] because shareable memory usually costs more to
+    /// create (a file descriptor, a shared mapping) than the memory a runtime allocates for
+    /// intermediate values. The provided implementation answers [`HalError::Unsupported`].
+    fn allocate_exportable(&self, size: usize) -> Result<Arc<dyn Buffer>, HalError> {
+        let _ = size;
+        Err(crate::external::unsupported(
+            &self.info().name,
+            "exportable allocations",
+        ))
+    }
+
+    /// Maps an [`ExternalBuffer`] exported by another device or process, without copying.
+    ///
+    /// The provided implementation answers [`HalError::Unsupported`]. Implementations check
+    /// the offset and size against the memory behind the descriptor, and take ownership of
+    /// the descriptor (closing it when the buffer drops, or at once if they no longer need
+    /// it).
+    fn import(&self, ext: ExternalBuffer) -> Result<Arc<dyn Buffer>, HalError> {
+        Err(crate::external::unsupported(
+            &self.info().name,
+            format!("importing a {} buffer", ext.kind()),
+        ))
+    }
 
     /// Number of queues.
     fn queue_count(&self) -> usize;

@@ -160,6 +160,32 @@ pub enum HalError {
     /// A queue was shut down with work still waiting.
     #[error("queue '{0}' was shut down before the work could run")]
     QueueShutdown(String),
+    /// A system call failed (mapping memory, creating or passing a file descriptor, …).
+    #[error("{what}: {source}")]
+    Os {
+        /// What was being done.
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: SharedError,
+    },
+    /// An external buffer's offset and size do not fit the memory behind its file descriptor.
+    #[error("external buffer of {size} bytes at offset {offset} does not fit the {available} bytes behind its file descriptor")]
+    ExternalRange {
+        /// Offset requested by the external buffer.
+        offset: u64,
+        /// Size requested by the external buffer.
+        size: u64,
+        /// Bytes the file descriptor actually holds.
+        available: u64,
+    },
+    /// A timeline point imported from a file descriptor failed on the exporting side (in
+    /// another process or device); the exporter's own error does not cross the boundary.
+    #[error("the exported timeline point this timeline imported (value {value}) failed on the exporting side")]
+    ImportedPointFailed {
+        /// The local value the imported point stood for.
+        value: u64,
+    },
     /// An executable's output slot was read before the work ran or after it was taken.
     #[error("output slot is empty (the work has not completed, failed, or the outputs were already taken)")]
     OutputsNotReady,
@@ -188,6 +214,14 @@ impl HalError {
         HalError::Execute {
             device: device.into(),
             executable: executable.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// Wraps an operating-system error raised while doing `what`.
+    pub fn os(what: impl Into<String>, source: impl Error + Send + Sync + 'static) -> HalError {
+        HalError::Os {
+            what: what.into(),
             source: Arc::new(source),
         }
     }

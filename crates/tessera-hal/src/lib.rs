@@ -46,14 +46,21 @@
 //! # Ok::<(), tessera_hal::HalError>(())
 //! ```
 //!
+//! # Sharing between devices and processes
+//!
+//! - [`Buffer::export`] → [`ExternalBuffer`] (an owned file descriptor, offset and size) and
+//!   [`Device::import`]: zero-copy sharing between devices and processes. [`MemFdBuffer`]
+//!   (Linux) is exportable host memory; [`ExternalBuffer::send`] passes one to another
+//!   process over a Unix socket. See `docs/buffers.md`.
+//! - [`Timeline::export_point`] / [`Timeline::import_point`]: timeline points as file
+//!   descriptors (eventfds), readable once the point is reached or failed
+//!   ([`timeline_fd`]).
+//!
 //! # Not yet here
 //!
-//! - `Buffer::export() -> ExternalBuffer` and `Device::import(ExternalBuffer)` (a file
-//!   descriptor — memfd on the CPU, dma-buf where a kernel driver provides one — plus offset
-//!   and size) for zero-copy sharing between devices and processes. [`Buffer`] is designed so
-//!   that these are additive: export will be a provided method answering "not exportable" by
-//!   default, overridden by drivers that can.
-//! - Exporting a [`Timeline`] as a file descriptor (DRM syncobj).
+//! - Importing dma-bufs: the types carry [`ExternalKind::DmaBuf`], but no driver maps one
+//!   yet (the host needs `DMA_BUF_IOCTL_SYNC` brackets around its maps).
+//! - Timeline points as DRM syncobjs (for kernel drivers that wait on them directly).
 
 #![warn(missing_docs)]
 
@@ -62,14 +69,18 @@ pub mod device;
 pub mod driver;
 pub mod error;
 pub mod executable;
+pub mod external;
 pub mod host_buffer;
 pub mod host_queue;
 pub mod in_order_queue;
 pub mod info;
+#[cfg(target_os = "linux")]
+pub mod memfd_buffer;
 pub mod queue;
 pub mod subgraph;
 pub mod support;
 pub mod timeline;
+pub mod timeline_fd;
 pub mod uri;
 pub mod value;
 pub mod wait_graph;
@@ -79,14 +90,18 @@ pub use device::Device;
 pub use driver::{Driver, DriverRegistry};
 pub use error::HalError;
 pub use executable::{Binding, Executable};
+pub use external::{ExternalBuffer, ExternalKind};
 pub use host_buffer::HostBuffer;
 pub use host_queue::HostQueue;
 pub use in_order_queue::InOrderQueue;
 pub use info::{DeviceInfo, DeviceKind};
+#[cfg(target_os = "linux")]
+pub use memfd_buffer::MemFdBuffer;
 pub use queue::{OutputSlot, Queue, TimePoint, Work};
 pub use subgraph::Subgraph;
 pub use support::Support;
 pub use timeline::Timeline;
+pub use timeline_fd::{PointState, TimelinePointFd};
 pub use uri::DeviceUri;
 pub use value::DeviceValue;
 pub use wait_graph::DeadlockReport;

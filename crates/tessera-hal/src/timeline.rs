@@ -30,6 +30,20 @@ struct State {
     value: u64,
     failure: Option<HalError>,
     watchers: Vec<Weak<Wakeup>>,
+    callbacks: Callbacks,
+}
+
+/// A one-shot callback registered with [`Timeline::on_reached`].
+type Callback = Box<dyn FnOnce(Result<(), HalError>) + Send>;
+
+/// Callbacks waiting for a value, fired (outside the state lock) by `signal` and `fail`.
+#[derive(Default)]
+struct Callbacks(Vec<(u64, Callback)>);
+
+impl std::fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} callback(s)", self.0.len())
+    }
 }
 
 /// A monotonically increasing 64-bit semaphore with a failed state.
@@ -122,6 +136,7 @@ impl Timeline {
                 value,
                 failure: None,
                 watchers: Vec::new(),
+                callbacks: Callbacks::default(),
             }),
             cv: Condvar::new(),
         }
@@ -199,6 +214,14 @@ impl Timeline {
         }
         st.value = value;
         self.wake(&mut st);
+        let (due, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut st.callbacks.0)
+            .into_iter()
+            .partition(|(v, _)| *v <= value);
+        st.callbacks.0 = pending;
+        drop(st);
+        for (_, f) in due {
+            f(Ok(()));
+        }
         Ok(())
     }
 
@@ -211,6 +234,35 @@ impl Timeline {
             st.failure = Some(error);
         }
         self.wake(&mut st);
+        let due = std::mem::take(&mut st.callbacks.0);
+        if due.is_empty() {
+            return;
+        }
+        let failure = st.failure.clone();
+        drop(st);
+        if let Some(failure) = failure {
+            for (v, f) in due {
+                f(Err(self.failed_error(v, &failure)));
+            }
+        }
+    }
+
+    /// Calls `f` once, when the timeline reaches `value` (`Ok`) or fails before reaching it
+    /// (the error a waiter would see). If either has already happened, `f` runs at once on
+    /// this thread; otherwise it runs on the thread that signals or fails the timeline,
+    /// outside the timeline's lock, so it may use the timeline. Keep it short: it delays
+    /// that thread.
+    ///
+    /// If the timeline is dropped first, `f` is dropped without being called.
+    pub fn on_reached(&self, value: u64, f: impl FnOnce(Result<(), HalError>) + Send + 'static) {
+        let mut st = self.lock();
+        let now = self.check(&st, value);
+        if let Ok(false) = now {
+            st.callbacks.0.push((value, Box::new(f)));
+            return;
+        }
+        drop(st);
+        f(now.map(|_| ()));
     }
 
     fn check(&self, st: &State, value: u64) -> Result<bool, HalError> {
@@ -409,6 +461,39 @@ mod tests {
         assert!(t.poll(2).is_err());
         assert!(t.signal(7).is_err());
         assert!(t.failure().is_some());
+    }
+
+    #[test]
+    fn callbacks_fire_once_outside_the_lock() {
+        let t = Arc::new(Timeline::new("t"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for v in [2u64, 1, 3] {
+            let (t2, log) = (t.clone(), log.clone());
+            t.on_reached(v, move |r| {
+                // The timeline is usable from inside a callback.
+                let now = t2.value();
+                log.lock().unwrap().push((v, now, r.is_ok()));
+            });
+        }
+        t.signal(2).unwrap();
+        assert_eq!(*log.lock().unwrap(), vec![(2, 2, true), (1, 2, true)]);
+        // Already reached: runs at once.
+        let log2 = log.clone();
+        t.on_reached(1, move |r| log2.lock().unwrap().push((1, 99, r.is_ok())));
+        assert_eq!(log.lock().unwrap().len(), 3);
+        t.fail(HalError::Invalid("boom".into()));
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 4);
+        assert_eq!(log[3], (3, 2, false));
+        // A callback registered after the failure sees it at once.
+        let seen = Arc::new(Mutex::new(None));
+        let s2 = seen.clone();
+        t.on_reached(5, move |r| *s2.lock().unwrap() = Some(r));
+        let e = seen.lock().unwrap().take().unwrap().unwrap_err();
+        assert!(
+            matches!(e.root(), HalError::Invalid(m) if m == "boom"),
+            "{e}"
+        );
     }
 
     #[test]

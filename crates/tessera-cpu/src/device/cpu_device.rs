@@ -1,11 +1,21 @@
 //! [`CpuDevice`]: the host CPU behind the HAL [`Device`] trait.
+//!
+//! # Shareable memory
+//!
+//! [`Device::allocate`] gives [`CpuBuffer`]s: plain heap memory that can also hold a tensor
+//! as-is, so the runtime's intermediate values cost no system call and no copy. They are not
+//! exportable. Memory meant for another device or process is asked for explicitly with
+//! [`Device::allocate_exportable`], which gives a [`MemFdBuffer`](tessera_hal::MemFdBuffer)
+//! (a sealed memfd mapped shared; Linux only). [`Device::import`] maps a memfd another
+//! device or process exported, without copying. Executables read either kind like any
+//! host-visible buffer.
 
 use super::buffer::CpuBuffer;
 use super::executable::{tensor_to_view, view_to_tensor, CpuExecutable};
 use std::sync::Arc;
 use tessera_hal::{
-    Buffer, BufferView, Device, DeviceInfo, Executable, HalError, HostQueue, MemoryKind, Queue,
-    Subgraph, Support,
+    Buffer, BufferView, Device, DeviceInfo, Executable, ExternalBuffer, HalError, HostQueue,
+    MemoryKind, Queue, Subgraph, Support,
 };
 use tessera_ir::{Graph, Node, Op, Tensor, ValueType};
 
@@ -102,6 +112,33 @@ impl Device for CpuDevice {
             });
         }
         Ok(Arc::new(CpuBuffer::zeroed(size)?))
+    }
+
+    fn allocate_exportable(&self, size: usize) -> Result<Arc<dyn Buffer>, HalError> {
+        #[cfg(target_os = "linux")]
+        {
+            Ok(Arc::new(tessera_hal::MemFdBuffer::new(size)?))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Err(HalError::Unsupported {
+                device: self.info.uri.clone(),
+                what: format!("exportable allocations of {size} bytes (memfd needs Linux)"),
+            })
+        }
+    }
+
+    fn import(&self, ext: ExternalBuffer) -> Result<Arc<dyn Buffer>, HalError> {
+        match ext.kind() {
+            #[cfg(target_os = "linux")]
+            tessera_hal::ExternalKind::MemFd => {
+                Ok(Arc::new(tessera_hal::MemFdBuffer::import(ext)?))
+            }
+            kind => Err(HalError::Unsupported {
+                device: self.info.uri.clone(),
+                what: format!("importing a {kind} buffer"),
+            }),
+        }
     }
 
     fn queue_count(&self) -> usize {

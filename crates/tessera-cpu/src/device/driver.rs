@@ -186,6 +186,46 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn imported_buffers_are_shared_and_executable() {
+        let d = create("cpu://threads=1").unwrap();
+        // Plain allocations stay plain; exportable ones export.
+        assert!(d
+            .allocate(8, tessera_hal::MemoryKind::Host)
+            .unwrap()
+            .export()
+            .is_err());
+        let exported = d.allocate_exportable(12).unwrap();
+        let imported = d.import(exported.export().unwrap()).unwrap();
+        assert_eq!(imported.size(), 12);
+        // An input written on the exporting side, read by an executable on the import.
+        let bytes: Vec<u8> = [0.0f32, 1.5, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        exported.write_bytes(0, &bytes).unwrap();
+        let view = tessera_hal::BufferView::new(imported.clone(), DType::F32, vec![2], 4).unwrap();
+        let exe = d.compile(&Subgraph::new("id", identity_graph())).unwrap();
+        let out = exe.execute(&[DeviceValue::Tensor(view)]).unwrap();
+        let want = Tensor::from_vec(vec![2], vec![1.5f32, -2.0]).unwrap();
+        assert_eq!(out[0].download(d.as_ref()).unwrap(), Value::Tensor(want));
+        // Writes through the import reach the exporter.
+        imported.write_bytes(0, &[7]).unwrap();
+        assert_eq!(exported.read_bytes(0, 1).unwrap(), vec![7]);
+        // Out of range, and dma-bufs, are refused.
+        use tessera_hal::{ExternalBuffer, ExternalKind};
+        let fd = || exported.export().unwrap().into_fd();
+        let e = d
+            .import(ExternalBuffer::new(fd(), 8, 8, ExternalKind::MemFd))
+            .unwrap_err();
+        assert!(matches!(e, HalError::ExternalRange { .. }), "{e}");
+        let e = d
+            .import(ExternalBuffer::new(fd(), 0, 8, ExternalKind::DmaBuf))
+            .unwrap_err();
+        assert!(matches!(e, HalError::Unsupported { .. }), "{e}");
+    }
+
     #[test]
     fn allocate_host_only() {
         let d = create("cpu").unwrap();

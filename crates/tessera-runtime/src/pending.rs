@@ -1,0 +1,110 @@
+//! [`PendingRun`]: an inference submitted with [`Session::submit`](crate::Session::submit)
+//! and not yet awaited, and the gate that bounds how many are in flight at once.
+
+use crate::error::RuntimeError;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use tessera_ir::Value;
+
+/// A counting gate: at most `limit` holders at once; [`InFlightGate::enter`] blocks beyond.
+#[derive(Debug)]
+pub(crate) struct InFlightGate {
+    limit: usize,
+    held: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl InFlightGate {
+    /// A gate admitting `limit` holders (at least one).
+    pub fn new(limit: usize) -> Arc<InFlightGate> {
+        Arc::new(InFlightGate {
+            limit: limit.max(1),
+            held: Mutex::new(0),
+            cv: Condvar::new(),
+        })
+    }
+
+    /// Waits for a free slot and takes it; the slot is given back when the ticket drops.
+    pub fn enter(self: &Arc<Self>) -> GateTicket {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held >= self.limit {
+            held = self.cv.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        *held += 1;
+        GateTicket(self.clone())
+    }
+}
+
+/// One slot of an [`InFlightGate`], released on drop.
+#[derive(Debug)]
+pub(crate) struct GateTicket(Arc<InFlightGate>);
+
+impl Drop for GateTicket {
+    fn drop(&mut self) {
+        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        *held = held.saturating_sub(1);
+        self.0.cv.notify_one();
+    }
+}
+
+/// The result of [`Session::submit`](crate::Session::submit): an inference running in the
+/// background. [`PendingRun::wait`] returns its outputs; dropping it without waiting lets the
+/// run finish and discards the result.
+#[derive(Debug)]
+pub struct PendingRun {
+    pub(crate) handle: JoinHandle<Result<Vec<(String, Value)>, RuntimeError>>,
+}
+
+impl PendingRun {
+    /// Blocks until the run completes and returns its outputs (named, in model order) or
+    /// the error that stopped it.
+    pub fn wait(self) -> Result<Vec<(String, Value)>, RuntimeError> {
+        self.handle
+            .join()
+            .unwrap_or_else(|p| Err(RuntimeError::Panicked(panic_message(p.as_ref()))))
+    }
+
+    /// True once the run has completed (successfully or not); [`PendingRun::wait`] then
+    /// returns without blocking.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn gate_bounds_holders() {
+        let gate = InFlightGate::new(2);
+        let now = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (gate, now, peak) = (gate.clone(), now.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    let _t = gate.enter();
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(10));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+}

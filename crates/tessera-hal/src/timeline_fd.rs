@@ -114,8 +114,10 @@ impl Timeline {
     /// [`PointState::Reached`], failed with [`HalError::ImportedPointFailed`] when it reports
     /// [`PointState::Failed`]. Returns at once; a shared watcher thread does the waiting.
     ///
-    /// `local` is signalled from outside any queue, so it should be a timeline that no queue
-    /// signals (a host-signalled timeline). Its value must be below `value` when the point
+    /// `local` is signalled from outside any queue, so it must be
+    /// [host-signalled](Timeline::host_signalled) (the deadlock checker then never counts on a
+    /// queue to signal it); any other timeline is refused with [`HalError::Invalid`]. Its
+    /// value must be below `value` when the point
     /// resolves; a local timeline that got to `value` by other means is left as it is.
     /// The watch ends, and `point` is closed, once it resolves or `local` reaches `value`,
     /// fails, or is dropped.
@@ -124,6 +126,13 @@ impl Timeline {
         local: &Arc<Timeline>,
         value: u64,
     ) -> Result<(), HalError> {
+        if !local.is_host_signalled() {
+            return Err(HalError::Invalid(format!(
+                "timeline '{}' cannot follow an imported point: make it with \
+                 Timeline::host_signalled, since it is signalled from outside the queues",
+                local.label()
+            )));
+        }
         #[cfg(target_os = "linux")]
         {
             reactor::watch(point.fd, local, value)
@@ -496,7 +505,7 @@ mod tests {
 
     #[test]
     fn exported_point_reports_reached_and_stays_readable() {
-        let t = Timeline::new("t");
+        let t = Timeline::host_signalled("t");
         let p = t.export_point(2).unwrap();
         assert_eq!(p.state().unwrap(), PointState::Pending);
         assert_eq!(
@@ -519,7 +528,7 @@ mod tests {
 
     #[test]
     fn exported_point_reports_failure() {
-        let t = Timeline::new("t");
+        let t = Timeline::host_signalled("t");
         let p = t.export_point(1).unwrap();
         t.fail(HalError::Invalid("boom".into()));
         assert_eq!(p.wait(LONG).unwrap(), PointState::Failed);
@@ -527,7 +536,7 @@ mod tests {
 
     #[test]
     fn dropping_the_exporter_leaves_the_point_pending() {
-        let t = Timeline::new("t");
+        let t = Timeline::host_signalled("t");
         let p = t.export_point(1).unwrap();
         drop(t);
         assert_eq!(
@@ -538,15 +547,15 @@ mod tests {
 
     #[test]
     fn import_follows_the_exported_point() {
-        let remote = Timeline::new("remote");
-        let local = Arc::new(Timeline::new("local"));
+        let remote = Timeline::host_signalled("remote");
+        let local = Arc::new(Timeline::host_signalled("local"));
         Timeline::import_point(remote.export_point(3).unwrap(), &local, 7).unwrap();
         remote.signal(3).unwrap();
         local.wait(7, LONG).unwrap();
         assert_eq!(local.value(), 7);
 
-        let remote = Timeline::new("remote");
-        let local = Arc::new(Timeline::new("local"));
+        let remote = Timeline::host_signalled("remote");
+        let local = Arc::new(Timeline::host_signalled("local"));
         Timeline::import_point(remote.export_point(1).unwrap(), &local, 1).unwrap();
         remote.fail(HalError::Invalid("boom".into()));
         let e = local.wait(1, LONG).unwrap_err();
@@ -559,10 +568,19 @@ mod tests {
 
     #[test]
     fn import_of_a_locally_reached_value_is_dropped() {
-        let remote = Timeline::new("remote");
-        let local = Arc::new(Timeline::with_value("local", 5));
+        let remote = Timeline::host_signalled("remote");
+        let local = Arc::new(Timeline::host_signalled("local"));
+        local.signal(5).unwrap();
         Timeline::import_point(remote.export_point(1).unwrap(), &local, 5).unwrap();
         remote.signal(1).unwrap();
         assert_eq!(local.value(), 5);
+    }
+
+    #[test]
+    fn import_needs_a_host_signalled_timeline() {
+        let remote = Timeline::host_signalled("remote");
+        let local = Arc::new(Timeline::new("queue-only"));
+        let e = Timeline::import_point(remote.export_point(1).unwrap(), &local, 1).unwrap_err();
+        assert!(e.to_string().contains("host_signalled"), "{e}");
     }
 }

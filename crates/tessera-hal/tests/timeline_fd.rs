@@ -31,7 +31,7 @@ fn child_of_timeline_tests() {
             assert_eq!(point.wait(LONG).unwrap(), want);
         }
         "export-reached" | "export-failed" => {
-            let t = Timeline::new("child");
+            let t = Timeline::host_signalled("child");
             t.export_point(3).unwrap().send(&stream).unwrap();
             let mut go = [0u8; 1];
             stream.read_exact(&mut go).unwrap();
@@ -49,7 +49,7 @@ fn child_of_timeline_tests() {
 }
 
 fn parent_exports(fail: bool) {
-    let t = Timeline::new("parent");
+    let t = Timeline::host_signalled("parent");
     let mut child = spawn_child(
         "child_of_timeline_tests",
         if fail { "wait-failed" } else { "wait-reached" },
@@ -88,7 +88,7 @@ fn parent_imports(fail: bool) -> Result<(), HalError> {
         },
     );
     let point = TimelinePointFd::recv(&child.stream).unwrap();
-    let local = Arc::new(Timeline::new("local"));
+    let local = Arc::new(Timeline::host_signalled("local"));
     Timeline::import_point(point, &local, 10).unwrap();
     child.stream.write_all(b"g").unwrap();
     let r = local.wait(10, LONG);
@@ -126,13 +126,13 @@ fn no_descriptor_or_thread_leaks() {
     let _s = serial();
     let before = fd_count();
     for i in 0..100u64 {
-        let remote = Timeline::new("remote");
+        let remote = Timeline::host_signalled("remote");
         // Resolved by reaching, by failing, by the local side getting there first, and by
         // the local timeline being dropped.
-        let reached = Arc::new(Timeline::new("reached"));
-        let failed = Arc::new(Timeline::new("failed"));
-        let local_first = Arc::new(Timeline::new("local first"));
-        let dropped = Arc::new(Timeline::new("dropped"));
+        let reached = Arc::new(Timeline::host_signalled("reached"));
+        let failed = Arc::new(Timeline::host_signalled("failed"));
+        let local_first = Arc::new(Timeline::host_signalled("local first"));
+        let dropped = Arc::new(Timeline::host_signalled("dropped"));
         Timeline::import_point(remote.export_point(1).unwrap(), &reached, 1).unwrap();
         Timeline::import_point(remote.export_point(2).unwrap(), &failed, 1).unwrap();
         Timeline::import_point(remote.export_point(9).unwrap(), &local_first, 1).unwrap();
@@ -147,7 +147,7 @@ fn no_descriptor_or_thread_leaks() {
         assert_ne!(unused.state().unwrap(), PointState::Pending);
     }
     // An exporter dropped before its point resolves closes its copy.
-    let t = Timeline::new("gone");
+    let t = Timeline::host_signalled("gone");
     let p = t.export_point(1).unwrap();
     drop(t);
     assert_eq!(

@@ -228,6 +228,12 @@ pub enum RuntimeError {
     /// The inputs given to `run` do not match the model; every problem is listed.
     #[error("{} problem(s) with the inputs:{}", .0.len(), list(.0))]
     Inputs(Vec<InputProblem>),
+    /// A background run could not be started.
+    #[error("cannot start a run thread: {0}")]
+    Spawn(String),
+    /// A background run panicked (a bug: please report it with the model).
+    #[error("a run panicked: {0}")]
+    Panicked(String),
     /// A part failed while running.
     #[error("running '{part}' on {device}: {source}")]
     Execute {

@@ -107,9 +107,9 @@ impl Compiled {
                     None => match self.graph.constant(id) {
                         Some(t) => Value::Tensor(t.clone()),
                         None => {
-                            return Err(RuntimeError::Graph(tessera_ir::IrError::Invalid(
-                                format!("output '{name}' was not computed"),
-                            )))
+                            return Err(RuntimeError::Graph(tessera_ir::IrError::Invalid(format!(
+                                "output '{name}' was not computed"
+                            ))))
                         }
                     },
                 };
@@ -220,6 +220,8 @@ impl Compiled {
 }
 
 /// `view` mapped into `to` without a copy, when its buffer exports and `to` imports.
-fn import_view(_to: &dyn Device, _view: &BufferView) -> Option<BufferView> {
-    None
+fn import_view(to: &dyn Device, view: &BufferView) -> Option<BufferView> {
+    let ext = view.buffer.export().ok()?;
+    let buffer = to.import(ext).ok()?;
+    BufferView::new(buffer, view.dtype, view.shape.clone(), view.offset).ok()
 }

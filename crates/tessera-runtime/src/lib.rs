@@ -47,21 +47,26 @@
 //! - [`dot`]: the placement as a Graphviz graph ([`placement_dot`]).
 //! - [`io`]: `.npy` / `.npz` reading and writing.
 //! - [`fold`]: the CPU kernels as the constant-folding evaluator of the optimizer.
-//! - [`drivers()`]: the registry of built-in drivers (today: `cpu`).
+//! - [`drivers()`]: the registry of built-in drivers (`cpu`, `vnpu`).
 //!
-//! Parts run one after the other, each submitted to its device's queue and ordered by a
-//! per-run [`Timeline`](tessera_hal::Timeline); values cross device boundaries through the
-//! host. Not here yet: per-shape plan caching, arena memory planning, binding inputs and
-//! outputs to caller buffers, and zero-copy hand-off between devices.
+//! Within a run, parts run one after the other, each submitted to its device's queue and
+//! ordered by a per-run [`Timeline`](tessera_hal::Timeline). Values stay in the memory of the
+//! device that produced them until another device needs them; they then cross zero-copy where
+//! the buffer exports and the target imports, through the host otherwise
+//! ([`Session::transfer_stats`] counts both). [`Session::submit`] puts several runs in flight,
+//! so parts on different devices overlap. Not here yet: per-shape plan caching, arena memory
+//! planning, and binding inputs and outputs to caller buffers.
 
 #![warn(missing_docs)]
 
 pub mod dot;
 pub mod error;
+mod execute;
 pub mod fold;
 pub mod io;
 pub mod options;
 pub mod partition;
+pub mod pending;
 pub mod session;
 mod specialize;
 mod validate;
@@ -70,18 +75,22 @@ pub use dot::placement_dot;
 pub use error::{InputProblem, RuntimeError, UnplacedNode};
 pub use options::SessionOptions;
 pub use partition::{NodePlacement, PartInfo, Placement, Refusal};
-pub use session::{IoInfo, ModelInfo, ModelSource, Session, Timings};
+pub use pending::PendingRun;
+pub use session::{IoInfo, ModelInfo, ModelSource, Session, Timings, TransferStats};
 pub use tessera_hal as hal;
 
 use std::sync::{Arc, OnceLock};
 use tessera_hal::DriverRegistry;
 
-/// A new registry holding every driver built into this crate (today: [`tessera_cpu::CpuDriver`]),
+/// A new registry holding every driver built into this crate — [`tessera_cpu::CpuDriver`]
+/// (`cpu`) and [`tessera_vnpu::VnpuDriver`] (`vnpu`, the configurable virtual NPU that
+/// exercises partitioning, transfers and queues, and that vendors copy to start a backend) —
 /// to which an application may add its own before building sessions with [`Session::load`].
 pub fn builtin_drivers() -> DriverRegistry {
     let mut r = DriverRegistry::new();
-    // Registering into an empty registry cannot collide.
+    // The names differ, so registering into an empty registry cannot collide.
     let _ = r.register(Arc::new(tessera_cpu::CpuDriver));
+    let _ = r.register(Arc::new(tessera_vnpu::VnpuDriver::with_devices(2)));
     r
 }
 

@@ -20,6 +20,12 @@ pub struct SessionOptions {
     /// Run the optimization pipeline (`tessera_passes::optimize`). When off, the graph is only
     /// type-inferred and verified. Default: on.
     pub optimize: bool,
+    /// How many runs may be in flight at once through [`Session::submit`] (and
+    /// [`Session::run`] from several threads); more wait for one to finish. Default: 4.
+    ///
+    /// [`Session::submit`]: crate::Session::submit
+    /// [`Session::run`]: crate::Session::run
+    pub max_in_flight: usize,
 }
 
 impl Default for SessionOptions {
@@ -29,6 +35,7 @@ impl Default for SessionOptions {
             dims: HashMap::new(),
             no_fallback: false,
             optimize: true,
+            max_in_flight: 4,
         }
     }
 }
@@ -49,6 +56,12 @@ impl SessionOptions {
     /// Sets [`no_fallback`](Self::no_fallback).
     pub fn with_no_fallback(mut self, no_fallback: bool) -> Self {
         self.no_fallback = no_fallback;
+        self
+    }
+
+    /// Sets [`max_in_flight`](Self::max_in_flight) (at least 1).
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
         self
     }
 

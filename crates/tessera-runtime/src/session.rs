@@ -2,18 +2,18 @@
 //! run any number of times (from several threads at once).
 
 use crate::error::RuntimeError;
+use crate::execute::{Compiled, Part};
 use crate::options::SessionOptions;
 use crate::partition::{partition, Placement};
+use crate::pending::{InFlightGate, PendingRun};
 use crate::specialize::{specialize, symbols_of};
 use crate::validate::validate;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tessera_hal::{
-    Device, DeviceInfo, DeviceValue, DriverRegistry, Executable, HalError, OutputSlot, Timeline,
-    Work,
-};
+use tessera_hal::{Device, DeviceInfo, DriverRegistry};
 use tessera_ir::{Graph, Value, ValueId, ValueType};
 use tessera_onnx::{Model, SourceOp};
 
@@ -71,15 +71,6 @@ pub enum ModelSource<'a> {
     Graph(Graph),
 }
 
-struct Part {
-    device: usize,
-    executable: Arc<dyn Executable>,
-    inputs: Vec<ValueId>,
-    outputs: Vec<ValueId>,
-    /// Values no later part or output needs once this part has run.
-    release: Vec<ValueId>,
-}
-
 /// A compiled model.
 ///
 /// ```
@@ -98,13 +89,12 @@ struct Part {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Session {
-    graph: Graph,
     model: Option<ModelInfo>,
     inputs: Vec<IoInfo>,
     outputs: Vec<IoInfo>,
     options: SessionOptions,
-    devices: Vec<Arc<dyn Device>>,
-    parts: Vec<Part>,
+    compiled: Arc<Compiled>,
+    gate: Arc<InFlightGate>,
     placement: Placement,
     timings: Mutex<Timings>,
 }
@@ -112,7 +102,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("graph", &self.graph.name)
+            .field("graph", &self.compiled.graph.name)
             .field("inputs", &self.inputs)
             .field("outputs", &self.outputs)
             .field("placement", &self.placement)
@@ -236,14 +226,19 @@ impl Session {
                 ty: graph.value(id).ty.clone(),
             })
             .collect();
+        let gate = InFlightGate::new(options.max_in_flight);
         Ok(Session {
-            graph,
             model,
             inputs,
             outputs,
             options,
-            devices,
-            parts,
+            compiled: Arc::new(Compiled {
+                graph,
+                devices,
+                parts,
+                transfers: Default::default(),
+            }),
+            gate,
             placement: plan.placement,
             timings: Mutex::new(timings),
         })
@@ -261,7 +256,7 @@ impl Session {
 
     /// The graph as compiled: specialized, optimized and verified.
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        &self.compiled.graph
     }
 
     /// What the model file said about itself, when the session was built from one.
@@ -276,7 +271,11 @@ impl Session {
 
     /// The devices in use, in preference order.
     pub fn devices(&self) -> Vec<DeviceInfo> {
-        self.devices.iter().map(|d| d.info().clone()).collect()
+        self.compiled
+            .devices
+            .iter()
+            .map(|d| d.info().clone())
+            .collect()
     }
 
     /// Where each node runs, why other devices refused it, and the parts.
@@ -293,96 +292,85 @@ impl Session {
     ///
     /// Inputs are checked first (missing or unknown names, dtypes, ranks, fixed dims,
     /// consistent symbolic dims); all problems are reported together in
-    /// [`RuntimeError::Inputs`].
+    /// [`RuntimeError::Inputs`]. The run happens on the calling thread; see
+    /// [`Session::submit`] to have several in flight.
     pub fn run(&self, inputs: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, RuntimeError> {
         let start = Instant::now();
         let values = validate(&self.inputs, &self.options.dims, inputs)?;
-        let mut env: HashMap<ValueId, Value> =
-            self.graph.inputs.iter().copied().zip(values).collect();
-        let timeline = Arc::new(Timeline::new(format!("{}:run", self.graph.name)));
-        for (i, part) in self.parts.iter().enumerate() {
-            let outs = self.run_part(part, &env, &timeline, i as u64 + 1)?;
-            for (id, v) in part.outputs.iter().zip(outs) {
-                env.insert(*id, v);
-            }
-            for id in &part.release {
-                env.remove(id);
-            }
-        }
-        let result = self
-            .graph
-            .outputs
-            .iter()
-            .map(|&id| {
-                let v = env
-                    .get(&id)
-                    .cloned()
-                    .or_else(|| self.graph.constant(id).cloned().map(Value::Tensor))
-                    .ok_or_else(|| {
-                        RuntimeError::Graph(tessera_ir::IrError::Invalid(format!(
-                            "output '{}' was not computed",
-                            self.graph.name_of(id)
-                        )))
-                    })?;
-                Ok((self.graph.name_of(id).to_string(), v))
+        let _slot = self.gate.enter();
+        let result = self.compiled.run(values)?;
+        self.note_first_run(start);
+        Ok(result)
+    }
+
+    /// Starts a run in the background and returns at once with a [`PendingRun`] to await.
+    ///
+    /// Inputs are checked before this returns (problems come back here, not from
+    /// [`PendingRun::wait`]). Several runs can be in flight: with the model split across
+    /// devices, one run's part on one device overlaps another run's part on the other. At most
+    /// [`SessionOptions::max_in_flight`] runs are in flight; `submit` blocks until one of
+    /// them finishes when the limit is reached.
+    ///
+    /// ```
+    /// use tessera_ir::{DType, Graph, Tensor, TensorType, Value, ValueType};
+    /// use tessera_runtime::{Session, SessionOptions};
+    ///
+    /// let mut g = Graph::new("passthrough");
+    /// let x = g.add_value("x", Some(ValueType::Tensor(TensorType::known(DType::F32, &[1]))));
+    /// g.inputs.push(x);
+    /// g.outputs.push(x);
+    /// let session = Session::from_graph(g, SessionOptions::default())?;
+    /// let pending: Vec<_> = (0..4)
+    ///     .map(|i| {
+    ///         let t = Tensor::from_vec(vec![1], vec![i as f32])?;
+    ///         session.submit(vec![("x".into(), Value::Tensor(t))])
+    ///     })
+    ///     .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    /// for (i, p) in pending.into_iter().enumerate() {
+    ///     let out = p.wait()?;
+    ///     assert_eq!(out[0].1, Value::Tensor(Tensor::from_vec(vec![1], vec![i as f32])?));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit(&self, inputs: Vec<(String, Value)>) -> Result<PendingRun, RuntimeError> {
+        let values = validate(&self.inputs, &self.options.dims, inputs)?;
+        let slot = self.gate.enter();
+        let compiled = self.compiled.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("tessera-run-{}", compiled.graph.name))
+            .spawn(move || {
+                let _slot = slot;
+                compiled.run(values)
             })
-            .collect::<Result<Vec<_>, RuntimeError>>()?;
+            .map_err(|e| RuntimeError::Spawn(e.to_string()))?;
+        Ok(PendingRun { handle })
+    }
+
+    /// Bytes that crossed from one device to another since the session was built: imported
+    /// without a copy, and staged through the host.
+    pub fn transfer_stats(&self) -> TransferStats {
+        let t = &self.compiled.transfers;
+        TransferStats {
+            imported_bytes: t.imported_bytes.load(Ordering::Relaxed),
+            staged_bytes: t.staged_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn note_first_run(&self, start: Instant) {
         let mut t = self.timings.lock().unwrap_or_else(|p| p.into_inner());
         if t.first_run.is_none() {
             t.first_run = Some(start.elapsed());
         }
-        Ok(result)
     }
+}
 
-    fn run_part(
-        &self,
-        part: &Part,
-        env: &HashMap<ValueId, Value>,
-        timeline: &Arc<Timeline>,
-        point: u64,
-    ) -> Result<Vec<Value>, RuntimeError> {
-        let device = self.devices[part.device].as_ref();
-        let err = |source: HalError| RuntimeError::Execute {
-            part: part.executable.name().to_string(),
-            device: device.info().uri.clone(),
-            source: Box::new(source.root().clone()),
-        };
-        let inputs = part
-            .inputs
-            .iter()
-            .map(|id| {
-                let v = env.get(id).ok_or_else(|| {
-                    HalError::Invalid(format!(
-                        "value '{}' is not available",
-                        self.graph.name_of(*id)
-                    ))
-                })?;
-                DeviceValue::upload(device, v)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
-        let slot = OutputSlot::new();
-        device
-            .queue(0)
-            .and_then(|q| {
-                q.submit(
-                    Work::Execute {
-                        executable: part.executable.clone(),
-                        inputs,
-                        outputs: slot.clone(),
-                    },
-                    &[],
-                    &[(timeline.clone(), point)],
-                )
-            })
-            .map_err(err)?;
-        timeline.wait(point, Timeline::FOREVER).map_err(err)?;
-        let outs = slot.take().map_err(err)?;
-        outs.iter()
-            .map(|v| v.download(device))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)
-    }
+/// Device-to-device traffic of a session, from [`Session::transfer_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Bytes handed to another device zero-copy (exported and imported buffers).
+    pub imported_bytes: u64,
+    /// Bytes copied through host memory (download from one device, upload to the other).
+    pub staged_bytes: u64,
 }
 
 fn split_model(m: Model) -> (Graph, Option<ModelInfo>) {

@@ -1,4 +1,6 @@
-//! The ONNX backend node tests on the CPU device, judged against `expected-failures.txt`.
+//! The ONNX backend node tests on the CPU device, judged against `expected-failures.txt`, and
+//! again with the virtual NPU first in the preference list (`vnpu,cpu`): real partitions and
+//! transfers between devices must pass exactly the same cases as the CPU alone.
 //!
 //! Reads the tests from `$TESSERA_TESTDATA` or `<workspace>/.cache/onnx-testdata` (run
 //! `cargo xtask fetch-testdata` first). Fails on any regression (a case that does not pass and
@@ -16,6 +18,16 @@ use tessera_cts::{
 
 #[test]
 fn onnx_node_suite_on_cpu() {
+    node_suite(&["cpu"]);
+}
+
+#[test]
+fn onnx_node_suite_on_vnpu_then_cpu() {
+    node_suite(&["vnpu", "cpu"]);
+}
+
+fn node_suite(devices: &[&str]) {
+    let label = devices.join(",");
     let root = testdata_root();
     let cases = match discover_cases(&node_tests_dir(&root)) {
         Ok(c) => c,
@@ -28,17 +40,19 @@ fn onnx_node_suite_on_cpu() {
     };
     let known: BTreeSet<String> = cases.iter().map(|c| c.name.clone()).collect();
 
-    let runner = Arc::new(RuntimeRunner::new(vec!["cpu".to_string()]));
+    let runner = Arc::new(RuntimeRunner::new(
+        devices.iter().map(|d| d.to_string()).collect(),
+    ));
     let opts = RunOptions::default();
     let mut last_tenth = 0;
     let results = run_suite_with_progress(runner, &cases, &opts, &mut |_, done, total| {
         let tenth = done * 10 / total.max(1);
         if tenth > last_tenth {
             last_tenth = tenth;
-            eprintln!("onnx node suite: {done}/{total}");
+            eprintln!("onnx node suite on {label}: {done}/{total}");
         }
     });
-    let report = SuiteReport::new("cpu", &results, &manifest, &known);
+    let report = SuiteReport::new(&label, &results, &manifest, &known);
 
     println!("{}", report.op_table());
     println!("{}", report.summary_line());

@@ -839,11 +839,41 @@ pub fn infer_node(
             v
         }
         Op::RotaryEmbedding(_) => same(0),
+        // The branches may yield different shapes (even ranks): keep only what both agree on.
         Op::If(i) => i
             .then_branch
             .outputs
             .iter()
-            .map(|&o| i.then_branch.value(o).ty.clone().map(|t| strip_dims(&t)))
+            .zip(
+                i.else_branch
+                    .outputs
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat(None)),
+            )
+            .map(|(&t, e)| {
+                let then_ty = i.then_branch.value(t).ty.clone().map(|t| strip_dims(&t))?;
+                let else_ty = e.and_then(|&e| i.else_branch.value(e).ty.clone());
+                Some(match else_ty.map(|t| strip_dims(&t)) {
+                    Some(else_ty) if else_ty == then_ty => then_ty,
+                    Some(ValueType::Tensor(e)) => match then_ty {
+                        ValueType::Tensor(t) if t.dtype == e.dtype => {
+                            ValueType::Tensor(TensorType {
+                                dtype: t.dtype,
+                                shape: None,
+                            })
+                        }
+                        other => other,
+                    },
+                    Some(_) | None => match then_ty {
+                        ValueType::Tensor(t) => ValueType::Tensor(TensorType {
+                            dtype: t.dtype,
+                            shape: None,
+                        }),
+                        other => other,
+                    },
+                })
+            })
             .collect(),
         Op::Loop(l) => {
             let carried = l.num_carried;

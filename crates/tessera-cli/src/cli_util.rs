@@ -61,6 +61,7 @@ impl SessionArgs {
             dims: self.dim_map()?,
             no_fallback: self.no_fallback,
             optimize: !self.no_optimize,
+            ..SessionOptions::default()
         })
     }
 }

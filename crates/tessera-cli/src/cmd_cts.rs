@@ -115,10 +115,16 @@ fn run_hal(args: Args) -> anyhow::Result<()> {
         opts.timeout = std::time::Duration::from_secs(secs);
     }
     let registry = Arc::new(tessera_runtime::builtin_drivers());
+    // Progress on stderr only when it is a terminal, like the node suite's bar.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let report = tessera_cts::run_hal_suite_with(registry, &uri, &opts, &mut |r, done, total| {
-        eprint!("\r{done}/{total} {:<60}", r.name);
+        if tty {
+            eprint!("\r{done}/{total} {:<60}", r.name);
+        }
     });
-    eprint!("\r{:<80}\r", "");
+    if tty {
+        eprint!("\r{:<80}\r", "");
+    }
     print!("{}", report.case_table());
     println!("{}", report.summary_line());
     if let Some(path) = &args.report {

@@ -1,5 +1,6 @@
 //! `tessera cts`: runs the ONNX backend node tests against a device and judges the result
-//! against the manifest of expected failures.
+//! against the manifest of expected failures; with `--hal`, runs the HAL conformance suite
+//! (`tessera_cts::hal`) on one device instead.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,8 +13,15 @@ use tessera_cts::{CtsOptions, RuntimeRunner};
 /// Prints pass / fail / unsupported / expected-failure counts and a per-op table. Fails when a
 /// case not listed in the manifest fails, or a listed one passes (so the count only goes up).
 /// The test data comes from `cargo xtask fetch-testdata` (or `TESSERA_TESTDATA`).
+///
+/// With `--hal`, runs the HAL conformance suite (buffers, queues, timelines, external memory,
+/// failure propagation, deadlocks) on the first device of `--device` and prints one row per
+/// case; `--filter` and `--report` apply to it too.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Run the HAL conformance suite instead of the ONNX node tests.
+    #[arg(long)]
+    pub hal: bool,
     /// Device preference list, comma separated (e.g. `cpu`).
     #[arg(long, default_value = "cpu", value_delimiter = ',')]
     pub device: Vec<String>,
@@ -45,6 +53,9 @@ pub struct Args {
 
 /// Runs the suite with a progress bar and prints the report.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.hal {
+        return run_hal(args);
+    }
     let opts = CtsOptions {
         devices: args.device.clone(),
         filter: args.filter,
@@ -79,6 +90,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "conformance verdict failed against {} (see above)",
             result.manifest_path.display()
         );
+    }
+    Ok(())
+}
+
+/// `tessera cts --hal`: the HAL suite on the first device of `--device`, judged against
+/// `hal-expected-failures.txt` (or `--manifest`).
+fn run_hal(args: Args) -> anyhow::Result<()> {
+    let uri = args.device.first().cloned().unwrap_or_else(|| "cpu".into());
+    let expected = match &args.manifest {
+        Some(path) => tessera_cts::HalExpectedFailures::load(path)?,
+        None => tessera_cts::HalExpectedFailures::load_default().unwrap_or_default(),
+    };
+    let mut opts = tessera_cts::HalRunOptions {
+        filter: args
+            .filter
+            .as_deref()
+            .map(tessera_cts::hal::Regex::new)
+            .transpose()?,
+        expected,
+        ..tessera_cts::HalRunOptions::default()
+    };
+    if let Some(secs) = args.timeout.filter(|s| *s > 0) {
+        opts.timeout = std::time::Duration::from_secs(secs);
+    }
+    let registry = Arc::new(tessera_runtime::builtin_drivers());
+    // Progress on stderr only when it is a terminal, like the node suite's bar.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = tessera_cts::run_hal_suite_with(registry, &uri, &opts, &mut |r, done, total| {
+        if tty {
+            eprint!("\r{done}/{total} {:<60}", r.name);
+        }
+    });
+    if tty {
+        eprint!("\r{:<80}\r", "");
+    }
+    print!("{}", report.case_table());
+    println!("{}", report.summary_line());
+    if let Some(path) = &args.report {
+        report.write_json(path)?;
+    }
+    if !report.verdict.is_ok() {
+        bail!("HAL conformance verdict failed on {uri}:\n{}", report.verdict.describe());
     }
     Ok(())
 }

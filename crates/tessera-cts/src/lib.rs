@@ -1,6 +1,7 @@
 //! The Tessera conformance suite: the ONNX backend node tests (from the `onnx` 1.21.0 release)
 //! run against any device, judged against a manifest of expected failures, with a
-//! machine-readable report.
+//! machine-readable report; and the HAL conformance suite ([`hal`]), run on every registered
+//! driver.
 //!
 //! # Pieces
 //!
@@ -69,6 +70,20 @@
 //! plain ONNX node test has exactly one), and for `*_expanded` cases (the op's function body
 //! written out in primitives) the op of the base case. See [`ops`].
 //!
+//! # The HAL suite
+//!
+//! [`hal`] checks the `tessera-hal` contract itself on one device: buffers (every memory
+//! kind and size, maps, range checks, upload/download, views), queues (Fill and Copy ranges,
+//! work refused at submit, ordering only by wait/signal lists, every queue, hundreds of
+//! submissions, an Execute of a one-node subgraph), timelines, external memory (export and
+//! import, descriptor leaks, timeline points as descriptors), failure propagation and
+//! deadlock detection. Cases use the HAL traits only, so every driver registered in
+//! `tessera_runtime::builtin_drivers()` gets them: `cargo test -p tessera-cts --test
+//! hal_suite` runs them on each driver's first device, and `tessera cts --hal --device URI`
+//! on any device. A case that does not apply to a device (no exportable memory, one queue
+//! only, no supported op) is *skipped* with its reason; known failures of a driver are listed
+//! in `hal-expected-failures.txt` as `driver/case  # reason`.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -91,6 +106,7 @@ pub mod cli;
 pub mod compare;
 pub mod discover;
 pub mod error;
+pub mod hal;
 pub mod manifest;
 pub mod ops;
 pub mod report;
@@ -105,6 +121,10 @@ pub use cli::{run_with, CtsOptions, CtsRun};
 pub use compare::{compare_values, Mismatch, MismatchKind, Tolerance, Tolerances, ValueDiff};
 pub use discover::{discover_cases, node_tests_dir, testdata_root, Case, DataSet, TESTDATA_ENV};
 pub use error::CtsError;
+pub use hal::{
+    hal_cases, run_hal_suite, run_hal_suite_with, CaseFailure, HalCase, HalExpectedFailures,
+    HalOutcome, HalReport, HalRunOptions, HalTarget,
+};
 pub use manifest::{default_manifest_path, Manifest, Verdict};
 pub use report::{Counts, SuiteReport};
 pub use runner::{classify_error, BoxError, CaseRunner, ErrorClass, IoSpec, PreparedCase};

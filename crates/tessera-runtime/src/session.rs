@@ -320,12 +320,11 @@ impl Session {
     /// g.inputs.push(x);
     /// g.outputs.push(x);
     /// let session = Session::from_graph(g, SessionOptions::default())?;
-    /// let pending: Vec<_> = (0..4)
-    ///     .map(|i| {
-    ///         let t = Tensor::from_vec(vec![1], vec![i as f32])?;
-    ///         session.submit(vec![("x".into(), Value::Tensor(t))])
-    ///     })
-    ///     .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    /// let mut pending = Vec::new();
+    /// for i in 0..4 {
+    ///     let t = Tensor::from_vec(vec![1], vec![i as f32])?;
+    ///     pending.push(session.submit(vec![("x".into(), Value::Tensor(t))])?);
+    /// }
     /// for (i, p) in pending.into_iter().enumerate() {
     ///     let out = p.wait()?;
     ///     assert_eq!(out[0].1, Value::Tensor(Tensor::from_vec(vec![1], vec![i as f32])?));

@@ -16,6 +16,30 @@ pub struct Binding {
     pub ty: Option<ValueType>,
 }
 
+impl Binding {
+    /// Checks that `value` is of this binding's kind (tensor, sequence, optional) and, for a
+    /// tensor, of its dtype; shapes are left to the executable (they may be symbolic or
+    /// data-dependent). The error says what was expected and what was given
+    /// (`f32 expected, i32 given`), for the caller to prefix with the executable and input.
+    pub fn check(&self, value: &DeviceValue) -> Result<(), String> {
+        let Some(ty) = &self.ty else { return Ok(()) };
+        let (expected, given) = match (ty, value) {
+            (ValueType::Tensor(t), DeviceValue::Tensor(view)) if t.dtype != view.dtype => {
+                (t.dtype.to_string(), view.dtype.to_string())
+            }
+            (ValueType::Tensor(_), DeviceValue::Tensor(_))
+            | (ValueType::Sequence(_), DeviceValue::Sequence(_))
+            | (ValueType::Optional(_), DeviceValue::Optional(_)) => return Ok(()),
+            (ValueType::Tensor(_), other) => ("a tensor".into(), format!("a {}", other.kind())),
+            (ValueType::Sequence(_), other) => ("a sequence".into(), format!("a {}", other.kind())),
+            (ValueType::Optional(_), other) => {
+                ("an optional".into(), format!("a {}", other.kind()))
+            }
+        };
+        Err(format!("{expected} expected, {given} given"))
+    }
+}
+
 /// A compiled subgraph.
 ///
 /// Executables are run by submitting [`Work::Execute`](crate::Work::Execute) to a queue of the

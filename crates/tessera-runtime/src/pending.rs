@@ -4,6 +4,7 @@
 use crate::error::RuntimeError;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use tessera_hal::host_queue::panic_message;
 use tessera_ir::Value;
 
 /// A counting gate: at most `limit` holders at once; [`InFlightGate::enter`] blocks beyond.
@@ -69,14 +70,6 @@ impl PendingRun {
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 #[cfg(test)]

@@ -143,13 +143,8 @@ impl VnpuExecutable {
         };
         tessera_hal::buffer::view_byte_len(view.dtype, &view.shape)?;
         self.device_buffer(&binding.name, view)?;
+        binding.check(value).map_err(invalid)?;
         if let Some(ValueType::Tensor(t)) = &binding.ty {
-            if t.dtype != view.dtype {
-                return Err(invalid(format!(
-                    "{} expected, {} given",
-                    t.dtype, view.dtype
-                )));
-            }
             if let Some(dims) = &t.shape {
                 let fits = dims.len() == view.shape.len()
                     && dims.iter().zip(&view.shape).all(|(d, &n)| match d {

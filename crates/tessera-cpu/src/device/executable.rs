@@ -6,7 +6,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use tessera_hal::{Binding, BufferView, DeviceValue, Executable, HalError};
-use tessera_ir::{Graph, Tensor, Value, ValueType};
+use tessera_ir::{Graph, Tensor, Value};
 
 /// A subgraph compiled for the CPU.
 pub struct CpuExecutable {
@@ -118,33 +118,6 @@ fn from_value(v: Value) -> DeviceValue {
     }
 }
 
-/// Refuses an input whose kind (tensor, sequence, optional) or tensor dtype differs from the
-/// binding's static type; shapes are not checked (they may be symbolic or data-dependent).
-fn check_input(exe: &str, b: &Binding, v: &DeviceValue) -> Result<(), HalError> {
-    let Some(ty) = &b.ty else { return Ok(()) };
-    let wrong = |expected: String, given: String| {
-        Err(HalError::Invalid(format!(
-            "executable '{exe}': input '{}': {expected} expected, {given} given",
-            b.name
-        )))
-    };
-    match (ty, v) {
-        (ValueType::Tensor(t), DeviceValue::Tensor(view)) if t.dtype != view.dtype => {
-            wrong(t.dtype.to_string(), view.dtype.to_string())
-        }
-        (ValueType::Tensor(_), DeviceValue::Tensor(_)) => Ok(()),
-        (ValueType::Tensor(_), other) => wrong("a tensor".into(), format!("a {}", other.kind())),
-        (ValueType::Sequence(_), DeviceValue::Sequence(_)) => Ok(()),
-        (ValueType::Sequence(_), other) => {
-            wrong("a sequence".into(), format!("a {}", other.kind()))
-        }
-        (ValueType::Optional(_), DeviceValue::Optional(_)) => Ok(()),
-        (ValueType::Optional(_), other) => {
-            wrong("an optional".into(), format!("a {}", other.kind()))
-        }
-    }
-}
-
 impl Executable for CpuExecutable {
     fn name(&self) -> &str {
         &self.name
@@ -168,7 +141,12 @@ impl Executable for CpuExecutable {
             )));
         }
         for (b, v) in self.inputs.iter().zip(inputs) {
-            check_input(&self.name, b, v)?;
+            b.check(v).map_err(|m| {
+                HalError::Invalid(format!(
+                    "executable '{}': input '{}': {m}",
+                    self.name, b.name
+                ))
+            })?;
         }
         let values = inputs.iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
         Ok(self

@@ -214,3 +214,35 @@ fn inspect_writes_the_placed_graph_as_dot() {
     let o = tessera(&["inspect", path(&m), "--svg"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn run_matches_onnx_runtime_on_conv_and_pool() {
+    let m = data("conv_pool.onnx");
+    let x = data("conv_pool_x.npy");
+    let reference = io::read_npy(&data("conv_pool_ort.npy")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The last entry splits the model between the virtual NPU and the CPU.
+    for device in ["cpu", "cpu://threads=1", "cpu://threads=2", "vnpu://0,cpu"] {
+        let out = dir.path().join(device.replace([':', '/', '='], "_"));
+        let o = tessera(&[
+            "run",
+            path(&m),
+            "--input",
+            path(&x),
+            "--device",
+            device,
+            "--output-dir",
+            path(&out),
+        ]);
+        assert!(o.status.success(), "{device}: {}", text(&o.stderr));
+        let y = io::read_npy(&out.join("y.npy")).unwrap();
+        assert_eq!(y.shape(), reference.shape());
+        let worst = y
+            .to_f64_vec()
+            .iter()
+            .zip(reference.to_f64_vec())
+            .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{device}: relative error {worst}");
+    }
+}

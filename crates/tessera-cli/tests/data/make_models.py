@@ -44,3 +44,27 @@ save(
     ),
     "elementwise.onnx",
 )
+
+# y = MaxPool2x2(Conv3x3(x, W, B, pads=1)), with a sample input and ONNX Runtime's output.
+rng = np.random.default_rng(0)
+W = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "W")
+B = numpy_helper.from_array(rng.standard_normal((4,)).astype(np.float32), "B")
+save(
+    helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+            helper.make_node("MaxPool", ["c"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        ],
+        "conv_pool",
+        [f32("x", ["batch", 3, 8, 8])],
+        [f32("y", ["batch", 4, 4, 4])],
+        [W, B],
+    ),
+    "conv_pool.onnx",
+)
+x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+np.save(os.path.join(HERE, "conv_pool_x.npy"), x)
+import onnxruntime  # noqa: E402  (only needed for the reference output)
+
+ref = onnxruntime.InferenceSession(os.path.join(HERE, "conv_pool.onnx")).run(None, {"x": x})[0]
+np.save(os.path.join(HERE, "conv_pool_ort.npy"), ref)

@@ -203,7 +203,8 @@ fn parse(op: &str, equation: &str, shapes: &[&[usize]]) -> KResult<Spec> {
 fn direct<T: GemmElem>(spec: &Spec, data: &[Vec<T>], shapes: &[&[usize]]) -> KResult<Vec<T>> {
     let mut order: Vec<Label> = spec.output.clone();
     for (l, _) in &spec.sizes {
-        if !order.contains(l) {
+        // Labels of no operand (in a sub-problem) are not summed over.
+        if !order.contains(l) && spec.inputs.iter().any(|ls| ls.contains(l)) {
             order.push(*l);
         }
     }
@@ -307,42 +308,61 @@ fn permute<T: Copy + Default>(x: &[T], shape: &[usize], perm: &[usize]) -> Vec<T
     out
 }
 
-/// Two operands whose labels split into batch / left / right / contracted sets, with no
-/// repeats or broadcasting: permute to `[B, M, K] @ [B, K, N]` and run the GEMM.
-fn as_matmul<T: GemmElem>(
+/// An intermediate operand: data with one distinct label per dim, at full extents.
+struct Operand<T> {
+    data: Vec<T>,
+    labels: Vec<Label>,
+}
+
+impl<T: GemmElem> Operand<T> {
+    fn shape(&self, spec: &Spec) -> Vec<usize> {
+        self.labels.iter().map(|&l| spec.size(l)).collect()
+    }
+
+    /// Sums away the labels `keep` rejects and takes diagonals of repeated labels, leaving
+    /// distinct labels in order of first appearance.
+    fn reduce(self, spec: &Spec, keep: impl Fn(Label) -> bool) -> KResult<Operand<T>> {
+        let mut kept: Vec<Label> = vec![];
+        for &l in &self.labels {
+            if keep(l) && !kept.contains(&l) {
+                kept.push(l);
+            }
+        }
+        if kept == self.labels {
+            return Ok(self);
+        }
+        let shape = self.shape(spec);
+        let sub = Spec {
+            inputs: vec![self.labels.clone()],
+            output: kept.clone(),
+            sizes: spec.sizes.clone(),
+        };
+        let data = direct(&sub, &[self.data], &[&shape])?;
+        Ok(Operand { data, labels: kept })
+    }
+}
+
+/// Contracts two reduced operands into one with labels `[batch…, left…, right…]`, keeping
+/// the labels `keep` accepts (shared labels it rejects are contracted), on the GEMM routine.
+fn pair<T: GemmElem>(
     op: &str,
     spec: &Spec,
-    data: &[Vec<T>],
-    shapes: &[&[usize]],
-) -> KResult<Option<Vec<T>>> {
-    let [la, lb] = spec.inputs.as_slice() else {
-        return Ok(None);
-    };
-    let distinct = |ls: &[Label]| ls.iter().enumerate().all(|(i, l)| !ls[..i].contains(l));
-    if !distinct(la) || !distinct(lb) {
-        return Ok(None);
-    }
-    // Every dim must have the label's full extent (no ellipsis broadcasting).
-    for (ls, sh) in [(la, shapes[0]), (lb, shapes[1])] {
-        if ls.iter().zip(sh.iter()).any(|(&l, &d)| spec.size(l) != d) {
-            return Ok(None);
-        }
-    }
-    let out = &spec.output;
+    a: Operand<T>,
+    b: Operand<T>,
+    keep: impl Fn(Label) -> bool,
+) -> KResult<Operand<T>> {
+    let (la, lb) = (&a.labels, &b.labels);
     let (mut bl, mut ml, mut kl, mut nl) = (vec![], vec![], vec![], vec![]);
     for &l in la {
-        match (lb.contains(&l), out.contains(&l)) {
+        match (lb.contains(&l), keep(l)) {
             (true, true) => bl.push(l),
             (true, false) => kl.push(l),
-            (false, true) => ml.push(l),
-            (false, false) => return Ok(None),
+            _ => ml.push(l),
         }
     }
     for &l in lb {
-        match (la.contains(&l), out.contains(&l)) {
-            (false, true) => nl.push(l),
-            (false, false) => return Ok(None),
-            _ => {}
+        if !la.contains(&l) {
+            nl.push(l);
         }
     }
     let pos = |ls: &[Label], l: &Label| ls.iter().position(|x| x == l).unwrap_or(0);
@@ -360,8 +380,10 @@ fn as_matmul<T: GemmElem>(
         .collect();
     let prod = |ls: &[Label]| ls.iter().map(|&l| spec.size(l)).product::<usize>();
     let (nb, m, k, n) = (prod(&bl), prod(&ml), prod(&kl), prod(&nl));
-    let a = permute(&data[0], shapes[0], &pa);
-    let b = permute(&data[1], shapes[1], &pb);
+    let labels: Vec<Label> = bl.iter().chain(&ml).chain(&nl).copied().collect();
+    checked_numel(&labels.iter().map(|&l| spec.size(l)).collect::<Vec<_>>())?;
+    let xa = permute(&a.data, &a.shape(spec), &pa);
+    let xb = permute(&b.data, &b.shape(spec), &pb);
     let plan = MatMulPlan {
         m,
         n,
@@ -370,24 +392,66 @@ fn as_matmul<T: GemmElem>(
         b_offs: (0..nb).map(|i| i * k * n).collect(),
         out_shape: vec![],
     };
-    let y = matmul_flat(op, &plan, &a, &b)?;
-    // `y` is laid out [B, M, N]; permute into the requested output order.
-    let ylabels: Vec<Label> = bl.iter().chain(&ml).chain(&nl).copied().collect();
-    let yshape: Vec<usize> = ylabels.iter().map(|&l| spec.size(l)).collect();
-    let perm: Vec<usize> = out.iter().map(|l| pos(&ylabels, l)).collect();
-    Ok(Some(permute(&y, &yshape, &perm)))
+    let data = matmul_flat(op, &plan, &xa, &xb)?;
+    Ok(Operand { data, labels })
 }
 
-fn eval<T: GemmElem + Default>(
+/// Evaluates with pairwise contractions on the GEMM routine, left to right: each operand is
+/// first reduced to the labels still needed, then contracted with the running result. Falls
+/// back to [`direct`] for one operand or when an ellipsis dim broadcasts.
+fn eval<T: GemmElem>(
     op: &str,
     spec: &Spec,
-    data: &[Vec<T>],
+    data: Vec<Vec<T>>,
     shapes: &[&[usize]],
 ) -> KResult<Vec<T>> {
-    if let Some(y) = as_matmul(op, spec, data, shapes)? {
-        return Ok(y);
+    let broadcasts = spec
+        .inputs
+        .iter()
+        .zip(shapes)
+        .any(|(ls, sh)| ls.iter().zip(sh.iter()).any(|(&l, &d)| spec.size(l) != d));
+    if spec.inputs.len() < 2 || broadcasts {
+        return direct(spec, &data, shapes);
     }
-    direct(spec, data, shapes)
+    let out = &spec.output;
+    let mut ops: Vec<Operand<T>> = data
+        .into_iter()
+        .zip(&spec.inputs)
+        .map(|(data, labels)| Operand {
+            data,
+            labels: labels.clone(),
+        })
+        .collect();
+    let rest_labels = |ops: &[Operand<T>]| -> Vec<Label> {
+        let mut v = out.clone();
+        for o in ops {
+            v.extend(o.labels.iter().copied());
+        }
+        v
+    };
+    let mut it = std::mem::take(&mut ops).into_iter();
+    let Some(first) = it.next() else {
+        return Err(invalid(op, "needs at least one operand"));
+    };
+    let mut remaining: Vec<Operand<T>> = it.collect();
+    let need = rest_labels(&remaining);
+    let mut acc = first.reduce(spec, |l| need.contains(&l))?;
+    while !remaining.is_empty() {
+        let b = remaining.remove(0);
+        let after = rest_labels(&remaining);
+        let acc_labels = acc.labels.clone();
+        let b = b.reduce(spec, |l| after.contains(&l) || acc_labels.contains(&l))?;
+        let b_labels = b.labels.clone();
+        let a = acc.reduce(spec, |l| after.contains(&l) || b_labels.contains(&l))?;
+        acc = pair(op, spec, a, b, |l| after.contains(&l))?;
+    }
+    let acc = acc.reduce(spec, |l| out.contains(&l))?;
+    let perm: Vec<usize> = out
+        .iter()
+        .map(|l| acc.labels.iter().position(|x| x == l))
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid(op, "internal: output label lost during contraction"))?;
+    Ok(permute(&acc.data, &acc.shape(spec), &perm))
 }
 
 /// Runs `Einsum` with `equation` on the node's inputs.
@@ -413,15 +477,15 @@ pub fn run(equation: &str, ins: &Inputs) -> KResult<Outputs> {
                 .iter()
                 .map(|t| t.to_f64_vec().into_iter().map(|x| x as f32).collect())
                 .collect();
-            Tensor::from_vec(out_shape, eval(op, &spec, &data, &shapes)?)?.cast(dt)
+            Tensor::from_vec(out_shape, eval(op, &spec, data, &shapes)?)?.cast(dt)
         }
         DType::F64 => {
             let data: Vec<Vec<f64>> = ts.iter().map(|t| t.to_f64_vec()).collect();
-            Tensor::from_vec(out_shape, eval(op, &spec, &data, &shapes)?)?
+            Tensor::from_vec(out_shape, eval(op, &spec, data, &shapes)?)?
         }
         d if d.is_int() => {
             let data: Vec<Vec<i64>> = ts.iter().map(|t| t.to_i64_vec()).collect();
-            Tensor::from_vec(out_shape, eval(op, &spec, &data, &shapes)?)?.cast(dt)
+            Tensor::from_vec(out_shape, eval(op, &spec, data, &shapes)?)?.cast(dt)
         }
         d => return Err(unsupported(op, format!("dtype {d}"))),
     };
@@ -475,6 +539,30 @@ mod tests {
                     assert_eq!(z.to_f64_vec()[bb * 15 + k * 3 + i], s);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn contractions_match_direct() {
+        let cases: &[(&str, &[&[usize]])] = &[
+            ("ij,jk,kl->il", &[&[3, 4], &[4, 5], &[5, 2]]),
+            ("bii,bij->bj", &[&[2, 3, 3], &[2, 3, 4]]),
+            ("ij,ij->", &[&[3, 4], &[3, 4]]),
+            ("i,j->ij", &[&[3], &[4]]),
+            ("ijk,jk->ik", &[&[2, 3, 4], &[3, 4]]),
+            ("abc,cd,bd->da", &[&[2, 3, 4], &[4, 5], &[3, 5]]),
+            ("...ij,...jk", &[&[2, 3, 4], &[2, 4, 5]]),
+        ];
+        for (eq, shapes) in cases {
+            let ts: Vec<Tensor> = shapes.iter().map(|s| t(s)).collect();
+            let got = einsum(eq, &ts);
+            let shp: Vec<&[usize]> = ts.iter().map(|t| t.shape()).collect();
+            let spec = parse("Einsum", eq, &shp).unwrap();
+            let data: Vec<Vec<f64>> = ts.iter().map(|t| t.to_f64_vec()).collect();
+            let want = direct(&spec, &data, &shp).unwrap();
+            let want_shape: Vec<usize> = spec.output.iter().map(|&l| spec.size(l)).collect();
+            assert_eq!(got.shape(), want_shape.as_slice(), "{eq}");
+            assert_eq!(got.to_f64_vec(), want, "{eq}");
         }
     }
 

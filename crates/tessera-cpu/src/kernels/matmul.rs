@@ -527,6 +527,58 @@ mod tests {
     }
 
     #[test]
+    fn matmul_dtypes_and_broadcast_match_naive() {
+        // [2, 1, 3, 5] @ [4, 5, 2] → [2, 4, 3, 2]; B broadcast over the first dim, A over
+        // the second.
+        let (sa, sb) = ([2usize, 1, 3, 5], [4usize, 5, 2]);
+        let av: Vec<f64> = (0..30).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
+        let bv: Vec<f64> = (0..40).map(|i| ((i * 5) % 9) as f64 - 4.0).collect();
+        let mut want = vec![];
+        for z in 0..2 {
+            for w in 0..4 {
+                for i in 0..3 {
+                    for j in 0..2 {
+                        want.push(
+                            (0..5)
+                                .map(|p| av[z * 15 + i * 5 + p] * bv[w * 10 + p * 2 + j])
+                                .sum::<f64>(),
+                        );
+                    }
+                }
+            }
+        }
+        for dt in [
+            DType::F32,
+            DType::F64,
+            DType::F16,
+            DType::BF16,
+            DType::I32,
+            DType::I64,
+        ] {
+            let a = Tensor::from_vec(sa.to_vec(), av.clone()).unwrap().cast(dt);
+            let b = Tensor::from_vec(sb.to_vec(), bv.clone()).unwrap().cast(dt);
+            let y = run_op(Op::MatMul(tessera_ir::op::MatMul), vec![a, b]);
+            assert_eq!(y.dtype(), dt);
+            assert_eq!(y.shape(), &[2, 4, 3, 2]);
+            assert_eq!(y.to_f64_vec(), want, "{dt}");
+        }
+    }
+
+    #[test]
+    fn matmul_integer_per_row_zero_point() {
+        let a = Tensor::from_vec(vec![2, 2], vec![10u8, 12, 20, 22]).unwrap();
+        let b = Tensor::from_vec(vec![2, 1], vec![3u8, 4]).unwrap();
+        let azp = Tensor::from_vec(vec![2], vec![10u8, 20]).unwrap();
+        let bzp = Tensor::scalar(2u8);
+        let y = run_op(
+            Op::MatMulInteger(tessera_ir::op::MatMulInteger),
+            vec![a, b, azp, bzp],
+        );
+        assert_eq!(y.dtype(), DType::I32);
+        assert_eq!(y.to_i64_vec(), vec![4, 4]);
+    }
+
+    #[test]
     fn gemm_with_bias() {
         let a = Tensor::from_vec(vec![2, 3], vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
         let b = Tensor::from_vec(vec![2, 2], vec![1.0f64, 0.0, 0.0, 1.0]).unwrap();

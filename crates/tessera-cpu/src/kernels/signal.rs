@@ -491,6 +491,103 @@ mod tests {
             .collect()
     }
 
+    fn run1(op: Op, ins: Vec<Option<Tensor>>) -> Tensor {
+        let vals: Vec<Option<tessera_ir::Value>> = ins
+            .into_iter()
+            .map(|t| t.map(tessera_ir::Value::Tensor))
+            .collect();
+        let refs: Vec<Option<&tessera_ir::Value>> = vals.iter().map(|v| v.as_ref()).collect();
+        let i = Inputs {
+            op: "test",
+            values: &refs,
+        };
+        run(&op, &i)
+            .unwrap()
+            .unwrap()
+            .remove(0)
+            .and_then(|v| v.into_tensor())
+            .unwrap()
+    }
+
+    #[test]
+    fn rfft_then_irfft_round_trips() {
+        // [1, 7, 1] real signal, padded to 8 by dft_length.
+        let x: Vec<f32> = vec![1.0, -2.0, 3.5, 0.25, 4.0, -1.0, 2.0];
+        let t = Tensor::from_vec(vec![1, 7, 1], x.clone()).unwrap();
+        let len = Tensor::scalar(8i64);
+        let axis = Tensor::scalar(1i64);
+        let fwd = Dft {
+            inverse: false,
+            onesided: true,
+        };
+        let y = run1(Op::Dft(fwd), vec![Some(t), Some(len), Some(axis.clone())]);
+        assert_eq!(y.shape(), &[1, 5, 2]);
+        let yv = y.to_f64_vec();
+        // Bin 0 is the sum; bin 4 (Nyquist) the alternating sum.
+        let sum: f64 = x.iter().map(|&v| v as f64).sum();
+        let alt: f64 = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 2 == 0 { v as f64 } else { -(v as f64) })
+            .sum();
+        assert!((yv[0] - sum).abs() < 1e-5 && yv[1].abs() < 1e-5);
+        assert!((yv[8] - alt).abs() < 1e-5);
+        let inv = Dft {
+            inverse: true,
+            onesided: true,
+        };
+        let z = run1(Op::Dft(inv), vec![Some(y), None, Some(axis)]);
+        assert_eq!(z.shape(), &[1, 8, 1]);
+        let zv = z.to_f64_vec();
+        for (i, &v) in x.iter().enumerate() {
+            assert!((zv[i] - v as f64).abs() < 1e-5, "{i}: {} vs {v}", zv[i]);
+        }
+        assert!(zv[7].abs() < 1e-5);
+    }
+
+    #[test]
+    fn stft_frames_match_dft() {
+        let sig: Vec<f32> = (0..20).map(|i| ((i * 5) % 7) as f32 - 3.0).collect();
+        let t = Tensor::from_vec(vec![1, 20, 1], sig.clone()).unwrap();
+        let y = run1(
+            Op::Stft(Stft { onesided: true }),
+            vec![
+                Some(t),
+                Some(Tensor::scalar(4i64)),
+                None,
+                Some(Tensor::scalar(8i64)),
+            ],
+        );
+        assert_eq!(y.shape(), &[1, 4, 5, 2]);
+        let yv = y.to_f64_vec();
+        // Frame 2 starts at sample 8; its bin 0 is the frame sum.
+        let s: f64 = sig[8..16].iter().map(|&v| v as f64).sum();
+        assert!((yv[2 * 10] - s).abs() < 1e-5);
+    }
+
+    #[test]
+    fn windows() {
+        let w = |kind, periodic| {
+            run1(
+                Op::WindowFunction(WindowFunction {
+                    kind,
+                    periodic,
+                    dtype: DType::F64,
+                }),
+                vec![Some(Tensor::scalar(4i64))],
+            )
+            .to_f64_vec()
+        };
+        let h = w(WindowKind::Hann, true);
+        assert!((h[0]).abs() < 1e-12 && (h[2] - 1.0).abs() < 1e-12);
+        let h = w(WindowKind::Hann, false);
+        assert!((h[3]).abs() < 1e-12 && (h[1] - 0.75).abs() < 1e-12);
+        let m = w(WindowKind::Hamming, true);
+        assert!((m[0] - 4.0 / 46.0).abs() < 1e-12);
+        let b = w(WindowKind::Blackman, true);
+        assert!((b[2] - 1.0).abs() < 1e-12);
+    }
+
     #[test]
     fn fft_plans_match_naive() {
         for &n in &[1usize, 2, 3, 8, 12, 64, 65, 100, 128, 257] {

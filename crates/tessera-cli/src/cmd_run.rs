@@ -1,6 +1,6 @@
 //! `tessera run`: run a model on inputs from files (or random ones) and save its outputs.
 
-use crate::cli_util::{ms, sanitize_file_name, spinner, SessionArgs};
+use crate::cli_util::{human_bytes, ms, sanitize_file_name, spinner, SessionArgs};
 use crate::inputs;
 use anyhow::Context;
 use std::collections::HashSet;
@@ -75,6 +75,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ms(t.optimize),
         ms(t.compile)
     );
+    let parts = &session.placement().parts;
+    if parts.len() > 1 {
+        let x = session.transfer_stats();
+        println!(
+            "{} parts on {}; between devices: {} zero-copy, {} staged through the host",
+            parts.len(),
+            session.placement().devices.join(", "),
+            human_bytes(x.imported_bytes),
+            human_bytes(x.staged_bytes)
+        );
+    }
     Ok(())
 }
 

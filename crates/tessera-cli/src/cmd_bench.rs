@@ -176,7 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "devices     {}{}",
         devices.join(", "),
-        threads.map_or_else(String::new, |t| format!(" ({t} CPU threads)"))
+        threads.map_or_else(String::new, |t| format!(" ({t} CPU thread{})", if t == 1 { "" } else { "s" }))
     );
     println!(
         "prepare     load {}, optimize {}, compile {}",

@@ -196,6 +196,15 @@ fn histogram(h: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
+/// A byte count for people: `24 B`, `3.0 KiB`, `1.5 MiB`.
+fn bytes(n: usize) -> String {
+    match n {
+        n if n < 1024 => format!("{n} B"),
+        n if n < 1 << 20 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
+    }
+}
+
 fn print_placement(p: &Placement) {
     println!("devices: {}", p.devices.join(", "));
     for d in &p.devices {
@@ -215,6 +224,14 @@ fn print_placement(p: &Placement) {
             part.inputs.len(),
             part.outputs.len()
         );
+        for c in part.receives.iter().filter(|c| c.from.is_some()) {
+            let size = c.bytes.map_or_else(|| "size known at run time".into(), bytes);
+            println!(
+                "    receives '{}' ({size}) from {}",
+                c.value,
+                c.from.as_deref().unwrap_or("the caller")
+            );
+        }
     }
     if p.nodes.is_empty() {
         return;

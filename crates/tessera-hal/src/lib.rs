@@ -93,7 +93,7 @@ pub use executable::{Binding, Executable};
 pub use external::{ExternalBuffer, ExternalKind};
 pub use host_buffer::HostBuffer;
 pub use host_queue::HostQueue;
-pub use in_order_queue::InOrderQueue;
+pub use in_order_queue::{InOrderQueue, OnFailure};
 pub use info::{DeviceInfo, DeviceKind};
 #[cfg(target_os = "linux")]
 pub use memfd_buffer::MemFdBuffer;

@@ -2,6 +2,11 @@
 //! an independent model of the wait-for rules: every refused submission really closed a cycle,
 //! every accepted one could make progress, no signal is lost, and no host wait hangs.
 //!
+//! Along the way, points are exported as file descriptors (eventfds) and some are imported
+//! back into host-signalled timelines, as another process or device would: each descriptor
+//! must end up telling the same outcome as its timeline, and once everything is dropped the
+//! process holds exactly the descriptors it held before (`/proc/self/fd`).
+//!
 //! The seed is fixed; set `TESSERA_STRESS_SEED` to try another one.
 
 use std::collections::HashMap;
@@ -9,6 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_hal::wait_graph::{self, BlockedOn, DeadlockReport, PointInfo};
 use tessera_hal::{Buffer, HalError, HostBuffer, HostQueue, InOrderQueue, Queue, Timeline, Work};
+#[cfg(target_os = "linux")]
+use tessera_hal::{PointState, TimelinePointFd};
 
 const TIMELINES: usize = 6;
 const MAX_SUBMISSIONS: usize = 20_000;
@@ -186,8 +193,22 @@ fn check_cycle(
     }
 }
 
+/// Open descriptors of this process (Linux), or 0 where `/proc` has none.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// An exported point, and the host-signalled timeline importing it (if any).
+#[cfg(target_os = "linux")]
+struct Exported {
+    point: Point,
+    fd: TimelinePointFd,
+    import: Option<Arc<Timeline>>,
+}
+
 #[test]
 fn random_submissions_over_four_queues() {
+    let fds_before = open_fds();
     let seed = std::env::var("TESSERA_STRESS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -238,6 +259,8 @@ fn random_submissions_over_four_queues() {
     let mut future: Option<(usize, usize)> = None;
     let mut bad_producer_tried = false;
     let (mut refused, mut made, mut retired, mut bad_cycles) = (0, 0usize, 0, 0);
+    #[cfg(target_os = "linux")]
+    let mut exported: Vec<Exported> = Vec::new();
 
     while made < MAX_SUBMISSIONS && started.elapsed() < SUBMIT_BUDGET {
         made += 1;
@@ -382,6 +405,26 @@ fn random_submissions_over_four_queues() {
                         by_signal.insert((format!("t{t}"), v), recs.len());
                     }
                 }
+                // Export one of its points now and then; import half of those back.
+                #[cfg(target_os = "linux")]
+                if rng.chance(6) {
+                    if let Some(&p) = model.signals.iter().find(|p| matches!(p.0, Tl::Real(_))) {
+                        let fd = world.timeline(p.0).export_point(p.1).unwrap();
+                        let import = rng.chance(2).then(|| {
+                            let local = Arc::new(Timeline::host_signalled(format!(
+                                "import{}",
+                                exported.len()
+                            )));
+                            Timeline::import_point(fd.try_clone().unwrap(), &local, 1).unwrap();
+                            local
+                        });
+                        exported.push(Exported {
+                            point: p,
+                            fd,
+                            import,
+                        });
+                    }
+                }
                 unfinished.push(recs.len());
                 recs.push(model);
             }
@@ -463,6 +506,29 @@ fn random_submissions_over_four_queues() {
     }
     let waited_in = started.elapsed() - submitted_in;
 
+    // Points that will never be reached fail at shutdown: export some of them too, so
+    // descriptors see failures as well as successes.
+    #[cfg(target_os = "linux")]
+    for (i, &(p, _)) in expectations
+        .iter()
+        .filter(|(_, live)| !live)
+        .take(40)
+        .enumerate()
+    {
+        let t = world.timeline(p.0);
+        let fd = t.export_point(p.1).unwrap();
+        let import = (i % 2 == 0).then(|| {
+            let local = Arc::new(Timeline::host_signalled(format!("dead-import{i}")));
+            Timeline::import_point(fd.try_clone().unwrap(), &local, 1).unwrap();
+            local
+        });
+        exported.push(Exported {
+            point: p,
+            fd,
+            import,
+        });
+    }
+
     // Shutting down resolves everything still pending: no signal point is left unresolved.
     let points: Vec<(Arc<Timeline>, u64)> = recs
         .iter()
@@ -478,15 +544,74 @@ fn random_submissions_over_four_queues() {
         );
     }
     assert_eq!(wait_graph::pending_submissions(), 0);
+
+    // Every exported descriptor tells its timeline's outcome, and so does every import.
+    #[cfg(target_os = "linux")]
+    let (fd_reached, fd_failed) = {
+        let (mut reached, mut failed) = (0usize, 0usize);
+        for e in &exported {
+            let t = world.timeline(e.point.0);
+            let want = match t.poll(e.point.1) {
+                Ok(true) => PointState::Reached,
+                Ok(false) => panic!("{}@{} unresolved after shutdown", t.label(), e.point.1),
+                Err(_) => PointState::Failed,
+            };
+            let got = e.fd.wait(LONG).unwrap();
+            assert_eq!(got, want, "descriptor of {}@{}", t.label(), e.point.1);
+            if let Some(local) = &e.import {
+                match (want, local.wait(1, LONG)) {
+                    (PointState::Reached, Ok(())) => {}
+                    (PointState::Failed, Err(err)) => assert!(
+                        matches!(err.root(), HalError::ImportedPointFailed { .. }),
+                        "{err}"
+                    ),
+                    (want, got) => {
+                        panic!("import of {}@{}: {want:?} vs {got:?}", t.label(), e.point.1)
+                    }
+                }
+            }
+            match want {
+                PointState::Reached => reached += 1,
+                _ => failed += 1,
+            }
+        }
+        (reached, failed)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let (fd_reached, fd_failed) = (0, 0);
+    #[cfg(target_os = "linux")]
+    let exported_count = {
+        let n = exported.len();
+        drop(exported);
+        n
+    };
+    #[cfg(not(target_os = "linux"))]
+    let exported_count = 0;
+    drop(world);
+    drop(points);
+    // The import watcher thread closes its own descriptor once it has nothing to watch.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_fds() != fds_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(open_fds(), fds_before, "descriptors leaked");
     eprintln!(
         "{made} submissions ({refused} refused as cycles, {bad_cycles} of them deliberate; \
          {retired} stuck timelines replaced) \
          in {submitted_in:?}; \
-         final waits: {ok} reached, {deadlocked} reported unreachable, in {waited_in:?}"
+         final waits: {ok} reached, {deadlocked} reported unreachable, in {waited_in:?}; \
+         {exported_count} points exported as descriptors ({fd_reached} reached, {fd_failed} \
+         failed), descriptors open before and after: {fds_before}"
     );
     assert!(made >= 1000, "only {made} submissions in the time budget");
     assert!(
         bad_cycles > 0 && deadlocked > 0,
         "no deadlock was exercised"
     );
+    if cfg!(target_os = "linux") {
+        assert!(
+            fd_reached > 0 && fd_failed > 0,
+            "exported points did not see both outcomes"
+        );
+    }
 }

@@ -219,6 +219,7 @@ mod tests {
             nodes: n..n + 1,
             inputs: vec![],
             outputs: vec![],
+            receives: vec![],
         };
         let p = Placement {
             devices: vec!["A".into(), "B".into()],

@@ -82,6 +82,13 @@ pub enum InputProblem {
         /// The symbolic name of the dim, when it was set by the session options.
         symbol: Option<String>,
     },
+    /// A tensor in shared memory that its buffer cannot hold.
+    External {
+        /// Input name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A symbolic dim bound to two different extents.
     Symbol {
         /// The symbol.
@@ -140,6 +147,7 @@ impl fmt::Display for InputProblem {
                 }
                 Ok(())
             }
+            InputProblem::External { name, reason } => write!(f, "input '{name}': {reason}"),
             InputProblem::Symbol {
                 symbol,
                 first,
@@ -228,6 +236,13 @@ pub enum RuntimeError {
     /// The inputs given to `run` do not match the model; every problem is listed.
     #[error("{} problem(s) with the inputs:{}", .0.len(), list(.0))]
     Inputs(Vec<InputProblem>),
+    /// Outputs bound to caller memory do not match the model, or an external tensor is
+    /// malformed; every problem is listed.
+    #[error("binding: {0}")]
+    Binding(String),
+    /// A run's completion fence could not be exported as a file descriptor.
+    #[error("exporting the run's completion fence: {0}")]
+    Fence(#[source] Box<HalError>),
     /// A background run could not be started.
     #[error("cannot start a run thread: {0}")]
     Spawn(String),

@@ -10,12 +10,18 @@
 //!    ([`Device::import`]); no byte is copied;
 //! 2. **staging through the host**: [`Device::download`] then [`Device::upload`].
 //!
+//! Inputs bound to shared memory ([`ExternalTensor`]) are imported by the first device that
+//! reads them, the same way. Outputs bound to shared memory are written by the device that
+//! produced them: it imports the caller's buffer and its queue copies the value in
+//! ([`Work::Copy`]); where it cannot import, the bytes go through a host mapping.
+//!
 //! Each part is submitted to queue 0 of its device and signals the run's timeline at its own
 //! point; the run waits for that point before the next part, so one run is a chain. Several
 //! runs in flight at once (see [`Session::submit`](crate::Session::submit)) overlap on
 //! different devices: while run N's second part runs on one device, run N+1's first part runs
 //! on the other.
 
+use crate::binding::{ExternalTensor, RunInput};
 use crate::error::RuntimeError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,24 +60,33 @@ pub(crate) struct Compiled {
 }
 
 /// Where a value is during a run.
-#[derive(Clone)]
 enum Resident {
     /// On the host (a model input, or a constant).
     Host(Value),
+    /// In caller memory shared by file descriptor (a bound input).
+    External(ExternalTensor),
     /// In the memory of device `device`.
     Device { device: usize, value: DeviceValue },
 }
 
 impl Compiled {
-    /// Runs every part on `inputs` (one value per graph input, already validated) and returns
-    /// the graph outputs on the host.
-    pub fn run(&self, inputs: Vec<Value>) -> Result<Vec<(String, Value)>, RuntimeError> {
+    /// Runs every part on `inputs` (one per graph input, already validated). Outputs with an
+    /// entry in `bound` (one slot per graph output) are written there; the others are
+    /// returned on the host, by name, in model order.
+    pub fn run(
+        &self,
+        inputs: Vec<RunInput>,
+        mut bound: Vec<Option<ExternalTensor>>,
+    ) -> Result<Vec<(String, Value)>, RuntimeError> {
         let mut env: HashMap<ValueId, Resident> = self
             .graph
             .inputs
             .iter()
             .copied()
-            .zip(inputs.into_iter().map(Resident::Host))
+            .zip(inputs.into_iter().map(|i| match i {
+                RunInput::Value(v) => Resident::Host(v),
+                RunInput::External(t) => Resident::External(t),
+            }))
             .collect();
         let timeline = Arc::new(Timeline::new(format!("{}:run", self.graph.name)));
         for (i, part) in self.parts.iter().enumerate() {
@@ -89,13 +104,26 @@ impl Compiled {
                 env.remove(id);
             }
         }
-        self.graph
-            .outputs
-            .iter()
-            .map(|&id| {
-                let name = self.graph.name_of(id).to_string();
+        bound.resize_with(self.graph.outputs.len(), || None);
+        let mut point = self.parts.len() as u64;
+        let mut results = Vec::new();
+        for (&id, slot) in self.graph.outputs.iter().zip(bound) {
+            let name = self.graph.name_of(id).to_string();
+            if let Some(dst) = slot {
+                point += 1;
+                self.write_bound(&name, env.get(&id), id, &dst, &timeline, point)?;
+                continue;
+            }
+            results.push({
                 let value = match env.get(&id) {
                     Some(Resident::Host(v)) => v.clone(),
+                    Some(Resident::External(t)) => {
+                        Value::Tensor(read_external(t).map_err(|e| RuntimeError::Execute {
+                            part: format!("reading output '{name}'"),
+                            device: "host".into(),
+                            source: Box::new(e),
+                        })?)
+                    }
                     Some(Resident::Device { device, value }) => {
                         let d = self.devices[*device].as_ref();
                         value.download(d).map_err(|e| RuntimeError::Execute {
@@ -113,9 +141,91 @@ impl Compiled {
                         }
                     },
                 };
-                Ok((name, value))
-            })
-            .collect()
+                (name, value)
+            });
+        }
+        Ok(results)
+    }
+
+    /// Writes the output `name` (resident as `r`, or a constant) into the caller's buffer
+    /// `dst`: by a copy on the producing device's queue into its import of `dst`, or through
+    /// a host mapping of `dst` where the device cannot import it.
+    fn write_bound(
+        &self,
+        name: &str,
+        r: Option<&Resident>,
+        id: ValueId,
+        dst: &ExternalTensor,
+        timeline: &Arc<Timeline>,
+        point: u64,
+    ) -> Result<(), RuntimeError> {
+        let fail = |device: &str, e: HalError| RuntimeError::Execute {
+            part: format!("writing output '{name}' to its bound buffer"),
+            device: device.to_string(),
+            source: Box::new(e.root().clone()),
+        };
+        let mismatch = |dtype: tessera_ir::DType, shape: &[usize]| {
+            RuntimeError::Binding(format!(
+                "output '{name}' is a {dtype} tensor of shape {shape:?}; its bound buffer holds \
+                 a {} tensor of shape {:?}",
+                dst.dtype, dst.shape
+            ))
+        };
+        let host = |t: &tessera_ir::Tensor| -> Result<(), RuntimeError> {
+            if t.dtype() != dst.dtype || t.shape() != dst.shape.as_slice() {
+                return Err(mismatch(t.dtype(), t.shape()));
+            }
+            write_external(dst, &t.to_le_bytes()).map_err(|e| fail("host", e))
+        };
+        match r {
+            Some(Resident::Device {
+                device,
+                value: DeviceValue::Tensor(view),
+            }) => {
+                if view.dtype != dst.dtype || view.shape != dst.shape {
+                    return Err(mismatch(view.dtype, &view.shape));
+                }
+                let d = self.devices[*device].as_ref();
+                let uri = d.info().uri.clone();
+                let imported = dst.buffer.try_clone().and_then(|b| d.import(b));
+                match imported {
+                    Ok(target) => {
+                        let copy = Work::Copy {
+                            src: view.buffer.clone(),
+                            src_offset: view.offset,
+                            dst: target,
+                            dst_offset: 0,
+                            len: view.byte_len(),
+                        };
+                        d.queue(0)
+                            .and_then(|q| copy_and_wait(&q, copy, timeline, point))
+                            .map_err(|e| fail(&uri, e))
+                    }
+                    Err(_) => host(&d.download(view).map_err(|e| fail(&uri, e))?),
+                }
+            }
+            Some(Resident::Device { value, .. }) => Err(RuntimeError::Binding(format!(
+                "output '{name}' is a {}, only tensors can be bound to a buffer",
+                value.kind()
+            ))),
+            Some(Resident::Host(Value::Tensor(t))) => host(t),
+            Some(Resident::Host(v)) => Err(RuntimeError::Binding(format!(
+                "output '{name}' is a {}, only tensors can be bound to a buffer",
+                v.kind()
+            ))),
+            Some(Resident::External(src)) => {
+                if src.dtype != dst.dtype || src.shape != dst.shape {
+                    return Err(mismatch(src.dtype, &src.shape));
+                }
+                host(&read_external(src).map_err(|e| fail("host", e))?)
+            }
+            None => match self.graph.constant(id) {
+                Some(t) => host(t),
+                None => Err(RuntimeError::Graph(tessera_ir::IrError::Invalid(format!(
+                    "output '{name}' was not computed"
+                )))),
+            },
+        }
     }
 
     fn run_part(
@@ -169,6 +279,7 @@ impl Compiled {
         let to = self.devices[target].as_ref();
         match r {
             Resident::Host(v) => DeviceValue::upload(to, v),
+            Resident::External(t) => self.place_external(t, to),
             Resident::Device { device, value } if *device == target => Ok(value.clone()),
             Resident::Device { device, value } => {
                 self.transfer(self.devices[*device].as_ref(), to, value)
@@ -217,6 +328,70 @@ impl Compiled {
             .fetch_add(view.byte_len() as u64, Ordering::Relaxed);
         to.upload(&tensor)
     }
+}
+
+impl Compiled {
+    /// A bound input on device `to`: its buffer imported in place where `to` imports it,
+    /// staged through a host mapping otherwise.
+    fn place_external(&self, t: &ExternalTensor, to: &dyn Device) -> Result<DeviceValue, HalError> {
+        let len = t.byte_len() as u64;
+        if let Ok(buffer) = t.buffer.try_clone().and_then(|b| to.import(b)) {
+            self.transfers
+                .imported_bytes
+                .fetch_add(len, Ordering::Relaxed);
+            return Ok(DeviceValue::Tensor(BufferView::new(
+                buffer,
+                t.dtype,
+                t.shape.clone(),
+                0,
+            )?));
+        }
+        let tensor = read_external(t)?;
+        self.transfers
+            .staged_bytes
+            .fetch_add(len, Ordering::Relaxed);
+        Ok(DeviceValue::Tensor(to.upload(&tensor)?))
+    }
+}
+
+/// Submits `copy` to `queue`, signalling `point` on `timeline`, and waits for it.
+fn copy_and_wait(
+    queue: &Arc<dyn tessera_hal::Queue>,
+    copy: Work,
+    timeline: &Arc<Timeline>,
+    point: u64,
+) -> Result<(), HalError> {
+    queue.submit(copy, &[], &[(timeline.clone(), point)])?;
+    timeline.wait(point, Timeline::FOREVER)
+}
+
+/// The host's mapping of a shared buffer (Linux: memfd).
+fn host_map(t: &ExternalTensor) -> Result<Arc<dyn tessera_hal::Buffer>, HalError> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(Arc::new(tessera_hal::MemFdBuffer::import(
+            t.buffer.try_clone()?,
+        )?))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(HalError::Unsupported {
+            device: "host".into(),
+            what: format!("mapping a {} buffer", t.buffer.kind()),
+        })
+    }
+}
+
+/// The tensor a bound buffer holds, read through a host mapping.
+fn read_external(t: &ExternalTensor) -> Result<tessera_ir::Tensor, HalError> {
+    let bytes = host_map(t)?.read_bytes(0, t.byte_len())?;
+    tessera_ir::Tensor::from_le_bytes(t.dtype, t.shape.clone(), &bytes)
+        .map_err(|e| HalError::Invalid(e.to_string()))
+}
+
+/// Writes `bytes` at the start of a bound buffer through a host mapping.
+fn write_external(t: &ExternalTensor, bytes: &[u8]) -> Result<(), HalError> {
+    host_map(t)?.write_bytes(0, bytes)
 }
 
 /// `view` mapped into `to` without a copy, when its buffer exports and `to` imports.

@@ -43,6 +43,8 @@
 //! Modules:
 //!
 //! - [`session`]: [`Session`], its inputs/outputs, timings and model facts.
+//! - [`binding`]: inputs and outputs bound to caller memory shared by file descriptor
+//!   ([`IoBinding`], [`ExternalTensor`]) for [`Session::run_bound`] and [`Session::submit_bound`].
 //! - [`profile`]: [`Session::run_profiled`] and the [`Profile`] of a run (time per node and
 //!   per op type).
 //! - [`partition`]: node placement and the parts ([`Placement`]).
@@ -56,11 +58,12 @@
 //! device that produced them until another device needs them; they then cross zero-copy where
 //! the buffer exports and the target imports, through the host otherwise
 //! ([`Session::transfer_stats`] counts both). [`Session::submit`] puts several runs in flight,
-//! so parts on different devices overlap. Not here yet: per-shape plan caching, arena memory
-//! planning, and binding inputs and outputs to caller buffers.
+//! so parts on different devices overlap. Not here yet: per-shape plan caching and arena memory
+//! planning.
 
 #![warn(missing_docs)]
 
+pub mod binding;
 pub mod dot;
 pub mod error;
 mod execute;
@@ -74,10 +77,11 @@ pub mod session;
 mod specialize;
 mod validate;
 
+pub use binding::{ExternalTensor, IoBinding, RunInput};
 pub use dot::placement_dot;
 pub use error::{InputProblem, RuntimeError, UnplacedNode};
 pub use options::SessionOptions;
-pub use partition::{NodePlacement, PartInfo, Placement, Refusal};
+pub use partition::{Crossing, NodePlacement, PartInfo, Placement, Refusal};
 pub use pending::PendingRun;
 pub use profile::{NodeProfile, OpTime, Profile};
 pub use session::{IoInfo, ModelInfo, ModelSource, Session, Timings, TransferStats};

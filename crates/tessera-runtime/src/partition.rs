@@ -47,6 +47,21 @@ pub struct PartInfo {
     pub inputs: Vec<String>,
     /// Names of the values it produces for later parts or as model outputs.
     pub outputs: Vec<String>,
+    /// The inputs that cross into this part's device from elsewhere: from another device's
+    /// part, or from the caller (model inputs).
+    pub receives: Vec<Crossing>,
+}
+
+/// A value crossing into a part: where from, and how big when its type is static.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crossing {
+    /// Value name.
+    pub value: String,
+    /// URI of the device whose part produced it, or `None` for a model input (which the
+    /// caller provides in host memory or in a bound buffer).
+    pub from: Option<String>,
+    /// Its size in bytes, when its type is a tensor of static shape.
+    pub bytes: Option<usize>,
 }
 
 /// The outcome of partitioning: per-node placement and the parts.
@@ -145,7 +160,7 @@ pub(crate) fn partition(g: &Graph, devices: &[Arc<dyn Device>]) -> Result<Plan, 
         }
     }
 
-    let mut parts = Vec::with_capacity(runs.len());
+    let mut parts: Vec<PlannedPart> = Vec::with_capacity(runs.len());
     if runs.len() == 1 {
         let (device, nodes) = runs.remove(0);
         parts.push(PlannedPart {
@@ -154,27 +169,65 @@ pub(crate) fn partition(g: &Graph, devices: &[Arc<dyn Device>]) -> Result<Plan, 
             inputs: g.inputs.clone(),
             outputs: g.outputs.clone(),
         });
-        placement.parts.push(part_info(g, &parts[0], &uris, nodes));
+        placement
+            .parts
+            .push(part_info(g, &parts[0], &uris, nodes, &HashMap::new()));
     } else {
         let last_use = last_uses(g);
+        // Which device produced each value crossing between parts.
+        let mut produced_on: HashMap<ValueId, usize> = HashMap::new();
         for (i, (device, nodes)) in runs.into_iter().enumerate() {
             let name = format!("{}.{i}", g.name);
             let part = cut(g, nodes.clone(), name, device, &last_use);
-            placement.parts.push(part_info(g, &part, &uris, nodes));
+            placement
+                .parts
+                .push(part_info(g, &part, &uris, nodes, &produced_on));
+            for &v in &part.outputs {
+                produced_on.insert(v, part.device);
+            }
             parts.push(part);
         }
     }
     Ok(Plan { placement, parts })
 }
 
-fn part_info(g: &Graph, p: &PlannedPart, uris: &[String], nodes: Range<usize>) -> PartInfo {
+fn part_info(
+    g: &Graph,
+    p: &PlannedPart,
+    uris: &[String],
+    nodes: Range<usize>,
+    produced_on: &HashMap<ValueId, usize>,
+) -> PartInfo {
     let names = |ids: &[ValueId]| ids.iter().map(|&i| g.name_of(i).to_string()).collect();
+    let receives = p
+        .inputs
+        .iter()
+        .filter_map(|&v| {
+            let from = match produced_on.get(&v) {
+                Some(&d) if d == p.device => return None,
+                Some(&d) => Some(uris[d].clone()),
+                None => None,
+            };
+            let bytes = match &g.value(v).ty {
+                Some(ValueType::Tensor(t)) => t
+                    .concrete()
+                    .and_then(|dims| tessera_hal::buffer::view_byte_len(t.dtype, &dims).ok()),
+                _ => None,
+            };
+            Some(Crossing {
+                value: g.name_of(v).to_string(),
+                from,
+                bytes,
+            })
+        })
+        .collect();
     PartInfo {
         name: p.subgraph.name.clone(),
         device: uris[p.device].clone(),
         nodes,
         inputs: names(&p.inputs),
         outputs: names(&p.outputs),
+        receives,
     }
 }
 

@@ -5,6 +5,7 @@ use crate::error::RuntimeError;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use tessera_hal::host_queue::panic_message;
+use tessera_hal::{HalError, Timeline, TimelinePointFd};
 use tessera_ir::Value;
 
 /// A counting gate: at most `limit` holders at once; [`InFlightGate::enter`] blocks beyond.
@@ -75,6 +76,39 @@ impl Drop for GateTicket {
 #[derive(Debug)]
 pub struct PendingRun {
     pub(crate) handle: JoinHandle<Result<Vec<(String, Value)>, RuntimeError>>,
+    /// Reaches 1 when the run succeeds; fails when it fails (or panics).
+    pub(crate) done: Arc<Timeline>,
+}
+
+/// Settles a run's completion timeline exactly once: from the run's result, or as failed if
+/// the run thread unwinds before reporting.
+pub(crate) struct Completion(Option<Arc<Timeline>>);
+
+impl Completion {
+    pub fn new(done: Arc<Timeline>) -> Completion {
+        Completion(Some(done))
+    }
+
+    /// Signals the timeline (success) or fails it with the run's error.
+    pub fn finish<T>(mut self, result: &Result<T, RuntimeError>) {
+        if let Some(done) = self.0.take() {
+            match result {
+                // Only this run signals the fresh timeline, so the signal cannot be refused.
+                Ok(_) => {
+                    let _ = done.signal(1);
+                }
+                Err(e) => done.fail(HalError::Invalid(e.to_string())),
+            }
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done.fail(HalError::Invalid("the run panicked".into()));
+        }
+    }
 }
 
 impl PendingRun {
@@ -90,6 +124,18 @@ impl PendingRun {
     /// returns without blocking.
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
+    }
+
+    /// A file descriptor (an eventfd) that becomes readable when the run completes: its
+    /// counter reads [`POINT_REACHED`](tessera_hal::timeline_fd::POINT_REACHED) after a
+    /// success and [`POINT_FAILED`](tessera_hal::timeline_fd::POINT_FAILED) after a failure
+    /// (whose error [`PendingRun::wait`] returns). For event loops, for C callers, and for
+    /// handing to another process or device as a fence. Each call gives a new descriptor.
+    /// Linux only.
+    pub fn fence(&self) -> Result<TimelinePointFd, RuntimeError> {
+        self.done
+            .export_point(1)
+            .map_err(|e| RuntimeError::Fence(Box::new(e)))
     }
 }
 

@@ -136,6 +136,7 @@ impl Session {
         &self,
         inputs: Vec<(String, Value)>,
     ) -> Result<(Vec<(String, Value)>, Profile), RuntimeError> {
+        let inputs = crate::binding::IoBinding::from(inputs).inputs;
         let values = validate(&self.inputs, &self.options.dims, inputs)?;
         let _exclusive = self.gate.enter_all();
         let profiling = Profiling {
@@ -155,7 +156,7 @@ impl Session {
             exe.set_profiling(true);
         }
         let start = Instant::now();
-        let outputs = self.compiled.run(values)?;
+        let outputs = self.compiled.run(values, Vec::new())?;
         let wall = start.elapsed();
         let mut nodes = Vec::new();
         for (exe, device) in &profiling.parts {

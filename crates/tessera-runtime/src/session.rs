@@ -1,6 +1,7 @@
 //! [`Session`]: a model loaded, optimized, partitioned over devices and compiled, ready to
 //! run any number of times (from several threads at once).
 
+use crate::binding::{ExternalTensor, IoBinding};
 use crate::error::RuntimeError;
 use crate::execute::{Compiled, Part};
 use crate::options::SessionOptions;
@@ -295,10 +296,23 @@ impl Session {
     /// [`RuntimeError::Inputs`]. The run happens on the calling thread; see
     /// [`Session::submit`] to have several in flight.
     pub fn run(&self, inputs: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, RuntimeError> {
+        self.run_bound(IoBinding::from(inputs))
+    }
+
+    /// Runs the model with inputs and outputs bound to caller memory (see [`IoBinding`]):
+    /// inputs in shared buffers are read in place by the device that needs them, and bound
+    /// outputs are written into their buffers by the device that produced them. Returns the
+    /// outputs that were not bound, by name, in model order.
+    ///
+    /// Inputs are checked as in [`Session::run`]; bound outputs must name model outputs, at
+    /// most once each, with the output's dtype and shape where the model fixes them (and the
+    /// exact dtype and shape of the value produced, checked when it is written).
+    pub fn run_bound(&self, io: IoBinding) -> Result<Vec<(String, Value)>, RuntimeError> {
         let start = Instant::now();
-        let values = validate(&self.inputs, &self.options.dims, inputs)?;
+        let bound = self.check_bound_outputs(io.outputs)?;
+        let values = validate(&self.inputs, &self.options.dims, io.inputs)?;
         let _slot = self.gate.enter();
-        let result = self.compiled.run(values)?;
+        let result = self.compiled.run(values, bound)?;
         self.note_first_run(start);
         Ok(result)
     }
@@ -332,17 +346,96 @@ impl Session {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn submit(&self, inputs: Vec<(String, Value)>) -> Result<PendingRun, RuntimeError> {
-        let values = validate(&self.inputs, &self.options.dims, inputs)?;
+        self.submit_bound(IoBinding::from(inputs))
+    }
+
+    /// [`Session::submit`] with inputs and outputs bound to caller memory, as in
+    /// [`Session::run_bound`]. [`PendingRun::fence`] gives a file descriptor that becomes
+    /// readable when the run completes, for callers that wait in a poll loop or in another
+    /// process.
+    pub fn submit_bound(&self, io: IoBinding) -> Result<PendingRun, RuntimeError> {
+        let bound = self.check_bound_outputs(io.outputs)?;
+        let values = validate(&self.inputs, &self.options.dims, io.inputs)?;
         let slot = self.gate.enter();
         let compiled = self.compiled.clone();
+        let done = Arc::new(tessera_hal::Timeline::host_signalled(format!(
+            "{}:done",
+            compiled.graph.name
+        )));
+        let completion = crate::pending::Completion::new(done.clone());
         let handle = std::thread::Builder::new()
             .name(format!("tessera-run-{}", compiled.graph.name))
             .spawn(move || {
                 let _slot = slot;
-                compiled.run(values)
+                let result = compiled.run(values, bound);
+                completion.finish(&result);
+                result
             })
             .map_err(|e| RuntimeError::Spawn(e.to_string()))?;
-        Ok(PendingRun { handle })
+        Ok(PendingRun { handle, done })
+    }
+
+    /// Matches bound outputs to the model's outputs: one slot per output, every problem
+    /// reported at once.
+    fn check_bound_outputs(
+        &self,
+        given: Vec<(String, ExternalTensor)>,
+    ) -> Result<Vec<Option<ExternalTensor>>, RuntimeError> {
+        let mut slots: Vec<Option<ExternalTensor>> =
+            (0..self.outputs.len()).map(|_| None).collect();
+        let mut problems = Vec::new();
+        for (name, t) in given {
+            let Some(i) = self.outputs.iter().position(|o| o.name == name) else {
+                let known: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
+                problems.push(format!(
+                    "'{name}' is not an output of the model (outputs: {})",
+                    known.join(", ")
+                ));
+                continue;
+            };
+            if slots[i].is_some() {
+                problems.push(format!("output '{name}' is bound twice"));
+                continue;
+            }
+            match tessera_hal::buffer::view_byte_len(t.dtype, &t.shape) {
+                Ok(n) if n <= t.buffer.size() => {}
+                Ok(n) => problems.push(format!(
+                    "output '{name}': a {} tensor of shape {:?} needs {n} bytes; the buffer \
+                     holds {}",
+                    t.dtype,
+                    t.shape,
+                    t.buffer.size()
+                )),
+                Err(e) => problems.push(format!("output '{name}': {e}")),
+            }
+            if let Some(ValueType::Tensor(tt)) = &self.outputs[i].ty {
+                let fits = tt.dtype == t.dtype
+                    && tt.shape.as_ref().is_none_or(|dims| {
+                        dims.len() == t.shape.len()
+                            && dims.iter().zip(&t.shape).all(|(d, &n)| match d {
+                                tessera_ir::Dim::Known(k) => *k == n,
+                                tessera_ir::Dim::Sym(_) => true,
+                            })
+                    });
+                if !fits {
+                    problems.push(format!(
+                        "output '{name}' is {tt}; its bound buffer holds a {} tensor of shape \
+                         {:?}",
+                        t.dtype, t.shape
+                    ));
+                }
+            } else if self.outputs[i].ty.is_some() {
+                problems.push(format!(
+                    "output '{name}' is not a tensor; only tensors can be bound to a buffer"
+                ));
+            }
+            slots[i] = Some(t);
+        }
+        if problems.is_empty() {
+            Ok(slots)
+        } else {
+            Err(RuntimeError::Binding(problems.join("; ")))
+        }
     }
 
     /// Bytes that crossed from one device to another since the session was built: imported

@@ -2,10 +2,11 @@
 //! input types: names, kinds, dtypes, ranks, fixed dims, and consistent binding of symbolic
 //! dims across inputs. Every problem is collected, not just the first.
 
+use crate::binding::RunInput;
 use crate::error::{InputProblem, RuntimeError};
 use crate::session::IoInfo;
 use std::collections::HashMap;
-use tessera_ir::{Dim, Value, ValueType};
+use tessera_ir::{DType, Dim, TensorType, Value, ValueType};
 
 /// Symbol → (input, axis, extent) of its first binding.
 type Bindings = HashMap<String, (String, usize, usize)>;
@@ -22,58 +23,7 @@ impl Checker<'_> {
     fn check(&mut self, name: &str, ty: &ValueType, v: &Value, bind: bool) {
         match (ty, v) {
             (ValueType::Tensor(tt), Value::Tensor(t)) => {
-                if tt.dtype != t.dtype() {
-                    self.problems.push(InputProblem::DType {
-                        name: name.into(),
-                        expected: tt.dtype,
-                        found: t.dtype(),
-                    });
-                }
-                let Some(dims) = &tt.shape else { return };
-                if dims.len() != t.rank() {
-                    self.problems.push(InputProblem::Rank {
-                        name: name.into(),
-                        expected: dims.len(),
-                        found: t.shape().to_vec(),
-                    });
-                    return;
-                }
-                for (axis, (d, &n)) in dims.iter().zip(t.shape()).enumerate() {
-                    match d {
-                        Dim::Known(k) if *k != n => self.problems.push(InputProblem::Dim {
-                            name: name.into(),
-                            axis,
-                            expected: *k,
-                            found: n,
-                            symbol: None,
-                        }),
-                        Dim::Known(_) => {}
-                        Dim::Sym(s) => match self.fixed.get(s) {
-                            Some(&k) if k != n => self.problems.push(InputProblem::Dim {
-                                name: name.into(),
-                                axis,
-                                expected: k,
-                                found: n,
-                                symbol: Some(s.clone()),
-                            }),
-                            Some(_) => {}
-                            None if bind => match self.bindings.get(s) {
-                                Some(first) if first.2 != n => {
-                                    self.problems.push(InputProblem::Symbol {
-                                        symbol: s.clone(),
-                                        first: first.clone(),
-                                        second: (name.into(), axis, n),
-                                    })
-                                }
-                                Some(_) => {}
-                                None => {
-                                    self.bindings.insert(s.clone(), (name.into(), axis, n));
-                                }
-                            },
-                            None => {}
-                        },
-                    }
-                }
+                self.check_tensor(name, tt, t.dtype(), t.shape(), bind)
             }
             (ValueType::Sequence(e), Value::Sequence(items)) => {
                 for (i, item) in items.iter().enumerate() {
@@ -86,30 +36,128 @@ impl Checker<'_> {
             }
             (ty, v) => self.problems.push(InputProblem::Kind {
                 name: name.into(),
-                expected: match ty {
-                    ValueType::Tensor(_) => "tensor",
-                    ValueType::Sequence(_) => "sequence",
-                    ValueType::Optional(_) => "optional",
+                expected: kind_of(ty),
+                found: v.kind(),
+            }),
+        }
+    }
+
+    /// Checks a tensor's dtype and shape against `tt`.
+    fn check_tensor(
+        &mut self,
+        name: &str,
+        tt: &TensorType,
+        dtype: DType,
+        shape: &[usize],
+        bind: bool,
+    ) {
+        if tt.dtype != dtype {
+            self.problems.push(InputProblem::DType {
+                name: name.into(),
+                expected: tt.dtype,
+                found: dtype,
+            });
+        }
+        let Some(dims) = &tt.shape else { return };
+        if dims.len() != shape.len() {
+            self.problems.push(InputProblem::Rank {
+                name: name.into(),
+                expected: dims.len(),
+                found: shape.to_vec(),
+            });
+            return;
+        }
+        for (axis, (d, &n)) in dims.iter().zip(shape).enumerate() {
+            match d {
+                Dim::Known(k) if *k != n => self.problems.push(InputProblem::Dim {
+                    name: name.into(),
+                    axis,
+                    expected: *k,
+                    found: n,
+                    symbol: None,
+                }),
+                Dim::Known(_) => {}
+                Dim::Sym(s) => match self.fixed.get(s) {
+                    Some(&k) if k != n => self.problems.push(InputProblem::Dim {
+                        name: name.into(),
+                        axis,
+                        expected: k,
+                        found: n,
+                        symbol: Some(s.clone()),
+                    }),
+                    Some(_) => {}
+                    None if bind => match self.bindings.get(s) {
+                        Some(first) if first.2 != n => self.problems.push(InputProblem::Symbol {
+                            symbol: s.clone(),
+                            first: first.clone(),
+                            second: (name.into(), axis, n),
+                        }),
+                        Some(_) => {}
+                        None => {
+                            self.bindings.insert(s.clone(), (name.into(), axis, n));
+                        }
+                    },
+                    None => {}
                 },
+            }
+        }
+    }
+
+    /// Checks one given input against `ty`.
+    fn check_input(&mut self, name: &str, ty: &ValueType, v: &RunInput) {
+        match (ty, v) {
+            (_, RunInput::Value(v)) => self.check(name, ty, v, true),
+            (ValueType::Tensor(tt), RunInput::External(e)) => {
+                let need = tessera_hal::buffer::view_byte_len(e.dtype, &e.shape);
+                match need {
+                    Ok(n) if n <= e.buffer.size() => {}
+                    Ok(n) => self.problems.push(InputProblem::External {
+                        name: name.into(),
+                        reason: format!(
+                            "a {} tensor of shape {:?} needs {n} bytes; the buffer holds {}",
+                            e.dtype,
+                            e.shape,
+                            e.buffer.size()
+                        ),
+                    }),
+                    Err(err) => self.problems.push(InputProblem::External {
+                        name: name.into(),
+                        reason: err.to_string(),
+                    }),
+                }
+                self.check_tensor(name, tt, e.dtype, &e.shape, true)
+            }
+            (ty, v) => self.problems.push(InputProblem::Kind {
+                name: name.into(),
+                expected: kind_of(ty),
                 found: v.kind(),
             }),
         }
     }
 }
 
-/// Matches `given` to `inputs` by name and checks each value; returns the values in input
-/// order, or every problem found.
+fn kind_of(ty: &ValueType) -> &'static str {
+    match ty {
+        ValueType::Tensor(_) => "tensor",
+        ValueType::Sequence(_) => "sequence",
+        ValueType::Optional(_) => "optional",
+    }
+}
+
+/// Matches `given` to `inputs` by name and checks each value (for tensors in shared memory:
+/// dtype, shape and that the buffer holds them); returns the values in input order, or every
+/// problem found.
 pub(crate) fn validate(
     inputs: &[IoInfo],
     fixed: &HashMap<String, usize>,
-    given: Vec<(String, Value)>,
-) -> Result<Vec<Value>, RuntimeError> {
+    given: Vec<(String, RunInput)>,
+) -> Result<Vec<RunInput>, RuntimeError> {
     let index: HashMap<&str, usize> = inputs
         .iter()
         .enumerate()
         .map(|(i, x)| (x.name.as_str(), i))
         .collect();
-    let mut slots: Vec<Option<Value>> = vec![None; inputs.len()];
+    let mut slots: Vec<Option<RunInput>> = (0..inputs.len()).map(|_| None).collect();
     let mut c = Checker {
         fixed,
         bindings: Bindings::new(),
@@ -136,7 +184,7 @@ pub(crate) fn validate(
             }),
             Some(v) => {
                 if let Some(ty) = &info.ty {
-                    c.check(&info.name, ty, v, true)
+                    c.check_input(&info.name, ty, v)
                 }
             }
         }
@@ -150,6 +198,25 @@ pub(crate) fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `validate` on host values only, as `Session::run` calls it.
+    fn validate(
+        inputs: &[IoInfo],
+        fixed: &HashMap<String, usize>,
+        given: Vec<(String, Value)>,
+    ) -> Result<Vec<Value>, RuntimeError> {
+        let given = given
+            .into_iter()
+            .map(|(n, v)| (n, RunInput::Value(v)))
+            .collect();
+        Ok(super::validate(inputs, fixed, given)?
+            .into_iter()
+            .map(|r| match r {
+                RunInput::Value(v) => v,
+                RunInput::External(_) => unreachable!("only values were given"),
+            })
+            .collect())
+    }
     use tessera_ir::{DType, Tensor, TensorType};
 
     fn sym(s: &str) -> Dim {

@@ -44,7 +44,13 @@ pub(crate) fn compile(
     for (&id, t) in &g.constants {
         constants.insert(
             id,
-            store(&state.heap, t.dtype(), t.shape().to_vec(), &t.to_le_bytes())?,
+            store(
+                &state.heap,
+                false,
+                t.dtype(),
+                t.shape().to_vec(),
+                &t.to_le_bytes(),
+            )?,
         );
     }
     Ok(VnpuExecutable::new(

@@ -3,13 +3,12 @@
 
 use crate::config::VnpuConfig;
 use crate::memory::{MemoryStats, VnpuHeap};
-use crate::queue::VnpuQueue;
 use crate::support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tessera_hal::{
-    Buffer, Device, DeviceInfo, DeviceKind, Executable, HalError, MemoryKind, Queue, Subgraph,
-    Support,
+    Buffer, Device, DeviceInfo, DeviceKind, Executable, ExternalBuffer, HalError, HostQueue,
+    InOrderQueue, MemoryKind, Queue, Subgraph, Support,
 };
 use tessera_ir::{Node, ValueType};
 
@@ -27,7 +26,9 @@ pub(crate) struct DeviceState {
 pub struct VnpuDevice {
     info: DeviceInfo,
     state: Arc<DeviceState>,
-    queue: Arc<VnpuQueue>,
+    /// The single hardware ring: in order, on its own worker thread, and moving on after a
+    /// faulting job ([`InOrderQueue::continuing`]).
+    queue: Arc<InOrderQueue>,
 }
 
 impl VnpuDevice {
@@ -38,7 +39,8 @@ impl VnpuDevice {
     pub fn new(uri: impl Into<String>, config: VnpuConfig) -> Result<VnpuDevice, HalError> {
         let uri = uri.into();
         let info = VnpuDevice::describe(&uri, &config);
-        let queue = Arc::new(VnpuQueue::new(format!("{uri}:0"))?);
+        let ring: Arc<dyn Queue> = Arc::new(HostQueue::new(format!("{uri}:0"))?);
+        let queue = Arc::new(InOrderQueue::continuing(ring));
         let state = Arc::new(DeviceState {
             heap: VnpuHeap::new(uri.clone(), config.memory_bytes),
             uri,
@@ -90,8 +92,8 @@ impl VnpuDevice {
         self.state.executes.load(Ordering::Relaxed)
     }
 
-    /// The device's queue, with its concrete type.
-    pub fn vnpu_queue(&self) -> &Arc<VnpuQueue> {
+    /// The device's queue, with its concrete type (for [`InOrderQueue::submitted`]).
+    pub fn ring(&self) -> &Arc<InOrderQueue> {
         &self.queue
     }
 }
@@ -125,6 +127,16 @@ impl Device for VnpuDevice {
             });
         }
         Ok(self.state.heap.allocate(size)?)
+    }
+
+    /// Memory shared by file descriptor (a memfd; a dma-buf on real hardware).
+    fn allocate_exportable(&self, size: usize) -> Result<Arc<dyn Buffer>, HalError> {
+        Ok(self.state.heap.allocate_exportable(size)?)
+    }
+
+    /// Maps a memfd buffer of the CPU, another vnpu or another process without a copy.
+    fn import(&self, ext: ExternalBuffer) -> Result<Arc<dyn Buffer>, HalError> {
+        Ok(self.state.heap.import(ext)?)
     }
 
     fn queue_count(&self) -> usize {

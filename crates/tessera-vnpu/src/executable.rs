@@ -6,7 +6,10 @@
 //! [`VnpuError::ForeignInput`]. The runtime moves values in with
 //! [`Device::upload`](tessera_hal::Device::upload), which stages the bytes through a host map.
 //! Outputs and intermediates are allocated in device memory (so they count against the
-//! budget); an intermediate is released as soon as its last reader has run. `Reshape` and
+//! budget): outputs in exportable memory, so the runtime hands them to the next device by
+//! file descriptor, intermediates in device-private memory, released as soon as their last
+//! reader has run. Imported buffers ([`Device::import`](tessera_hal::Device::import)) are this
+//! device's memory too and are read in place. `Reshape` and
 //! `Flatten` return a new view of their input's buffer instead of copying.
 //!
 //! Each execute first applies the configured fault injection (`fail_at`, `fail_after`), then
@@ -41,14 +44,19 @@ pub struct VnpuExecutable {
 }
 
 /// Places `bytes` (the little-endian elements of a `dtype` tensor of `shape`) in a new device
-/// buffer, as the device's own write (not a host map).
+/// buffer, as the device's own write (not a host map); in exportable memory when `shared`.
 pub(crate) fn store(
     heap: &Arc<VnpuHeap>,
+    shared: bool,
     dtype: DType,
     shape: Vec<usize>,
     bytes: &[u8],
 ) -> Result<BufferView, HalError> {
-    let buf = heap.allocate(bytes.len())?;
+    let buf = if shared {
+        heap.allocate_exportable(bytes.len())?
+    } else {
+        heap.allocate(bytes.len())?
+    };
     buf.device_write(bytes)?;
     BufferView::new(buf, dtype, shape, 0)
 }
@@ -173,6 +181,7 @@ impl VnpuExecutable {
         node: &Node,
         kernel: VnpuOp,
         args: &[Option<&BufferView>],
+        shared: bool,
     ) -> Result<BufferView, HalError> {
         let kerr = |message: String| {
             self.error(VnpuError::Kernel {
@@ -191,11 +200,11 @@ impl VnpuExecutable {
         let heap = &self.state.heap;
         let put_f32 = |(y, s): (Vec<f32>, Vec<usize>)| {
             let bytes: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
-            store(heap, DType::F32, s, &bytes)
+            store(heap, shared, DType::F32, s, &bytes)
         };
         let put_i8 = |(y, s): (Vec<i8>, Vec<usize>)| {
             let bytes: Vec<u8> = y.iter().map(|&v| v as u8).collect();
-            store(heap, DType::I8, s, &bytes)
+            store(heap, shared, DType::I8, s, &bytes)
         };
         let x = arg(0)?;
         let (d, xs) = (x.dtype, x.shape.as_slice());
@@ -250,7 +259,7 @@ impl VnpuExecutable {
                     matmul::matmul_integer(&i(x)?, xs, &i(b)?, &b.shape, view(&za), view(&zb))
                         .map_err(kerr)?;
                 let bytes: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
-                store(heap, DType::I32, s, &bytes)
+                store(heap, shared, DType::I32, s, &bytes)
             }
             (Op::Binary(_), VnpuOp::Add | VnpuOp::Mul, _) => {
                 let b = arg(1)?;
@@ -352,7 +361,14 @@ impl Executable for VnpuExecutable {
                 .iter()
                 .map(|i| i.and_then(|id| env.get(&id).or_else(|| self.constants.get(&id))))
                 .collect();
-            let out = self.run_node(node, kernel, &args)?;
+            // Values the executable returns go to exportable memory, so another device can
+            // import them without a copy.
+            let shared = node
+                .outputs
+                .first()
+                .and_then(|o| *o)
+                .is_some_and(|o| self.graph.outputs.contains(&o));
+            let out = self.run_node(node, kernel, &args, shared)?;
             if let Some(Some(o)) = node.outputs.first() {
                 env.insert(*o, out);
             }

@@ -52,7 +52,7 @@
 //! | `device.rs` | [`VnpuDevice`]: `Device` impl, `DeviceInfo` | device properties from firmware |
 //! | `support.rs` | the `supports` rules and refusal reasons | the hardware's constraints (ranks, dtypes, attributes) |
 //! | `memory.rs` | [`VnpuHeap`], [`VnpuBuffer`]: budgeted device memory, map closures | GEM/dma-buf allocations, mmap and cache maintenance |
-//! | `queue.rs` | [`VnpuQueue`]: in-order queue on a worker thread | job submission to the hardware ring, fences → timelines |
+//! | `device.rs` (queue) | `tessera_hal::InOrderQueue::continuing` over a `HostQueue`: an in-order ring on its own thread that moves on after a faulting job | job submission to the hardware ring, fences → timelines |
 //! | `compile.rs` | subgraph → executable, weights uploaded once | lowering to the command stream, weight packing |
 //! | `executable.rs` | [`VnpuExecutable`]: node-by-node interpretation | submitting the compiled command stream |
 //! | `kernels/` | small reference kernels | nothing: hardware runs the ops (keep them as test oracles) |
@@ -71,7 +71,6 @@ pub mod error;
 pub mod executable;
 pub mod kernels;
 pub mod memory;
-pub mod queue;
 pub mod support;
 
 pub use config::{VnpuConfig, VnpuOp};
@@ -80,7 +79,6 @@ pub use driver::VnpuDriver;
 pub use error::VnpuError;
 pub use executable::VnpuExecutable;
 pub use memory::{MemoryStats, VnpuBuffer, VnpuHeap};
-pub use queue::VnpuQueue;
 
 #[cfg(test)]
 mod tests;

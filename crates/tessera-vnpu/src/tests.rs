@@ -369,7 +369,7 @@ fn queue_is_in_order() {
     gate.signal(1).unwrap();
     second.wait(1, LONG).unwrap();
     assert_eq!(first.value(), 1);
-    assert_eq!(d.vnpu_queue().submitted(), 2);
+    assert_eq!(d.ring().submitted(), 2);
 }
 
 #[test]

@@ -12,10 +12,13 @@
 //! - `regen-proto`: regenerate the committed prost code of `tessera-onnx` (feature `regen-proto`).
 //! - `gen-models`: regenerate the project's own test models and their ONNX Runtime reference
 //!   outputs (`tools/gen_models.py`).
+//! - `bench-compare`: time Tessera and ONNX Runtime side by side on the benchmark models
+//!   (`tools/gen_bench_models.py`, `tools/ort_bench.py`) and print a Markdown table.
 //!
 //! The cache directory is, in order of precedence: `--cache DIR`, the `TESSERA_TESTDATA`
 //! environment variable, then `.cache/onnx-testdata` under the workspace root.
 
+mod bench;
 mod proto;
 mod python;
 mod test;
@@ -76,6 +79,43 @@ enum Task {
     RegenProto,
     /// Regenerate docs/ops.md from the op definitions' doc comments.
     GenOpDocs,
+    /// Time Tessera against ONNX Runtime on the benchmark models; print a Markdown table.
+    BenchCompare {
+        /// Models to run, comma-separated (default: all): mlp, mobilenetv2, resnet50, bert_base.
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        models: Vec<String>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8", value_name = "N,M")]
+        batches: Vec<usize>,
+        /// Thread counts, comma-separated (default: 1 and all cores).
+        #[arg(long, value_delimiter = ',', value_name = "N,M")]
+        threads: Vec<usize>,
+        /// Alternating Tessera / ONNX Runtime rounds per configuration.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Timed runs per process.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Untimed runs per process before the timed ones.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Model cache (default: .cache/bench-models in the workspace).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// Use this `tessera` binary instead of building the release one.
+        #[arg(long, value_name = "PATH")]
+        bin: Option<PathBuf>,
+        /// Build and use the debug binary (quick to build, slow to run).
+        #[arg(long)]
+        debug: bool,
+        /// Also collect Tessera's node profile in every run (slower; exercises --profile).
+        #[arg(long)]
+        profile: bool,
+        /// CI smoke mode: the MLP, batch 1, one thread, one run, debug binary; the other
+        /// options except --cache and --bin are ignored.
+        #[arg(long)]
+        smoke: bool,
+    },
     /// Run every check: Python deps, test data, fmt, clippy, the whole test suite.
     Test {
         /// Cache directory for the ONNX node tests.
@@ -140,6 +180,43 @@ fn run(cli: Cli) -> Result<()> {
                 args.push("--plain-names".into());
             }
             python::run_script(&root.join("tools").join("gen_models.py"), &args)
+        }
+        Task::BenchCompare {
+            models,
+            batches,
+            threads,
+            rounds,
+            runs,
+            warmup,
+            cache,
+            bin,
+            debug,
+            profile,
+            smoke,
+        } => {
+            let cache = cache.unwrap_or_else(|| bench::default_cache(&root));
+            let mut opts = if smoke {
+                bench::Options::smoke(cache)
+            } else {
+                bench::Options {
+                    models: if models.is_empty() {
+                        bench::ALL_MODELS.iter().map(|m| m.to_string()).collect()
+                    } else {
+                        models
+                    },
+                    batches,
+                    threads,
+                    rounds,
+                    runs,
+                    warmup,
+                    cache,
+                    bin: None,
+                    debug,
+                    profile,
+                }
+            };
+            opts.bin = bin;
+            bench::compare(&root, &opts)
         }
         Task::RegenProto => proto::regen(&root),
         Task::Test { cache, fast } => {

@@ -7,7 +7,9 @@
 //! 3. `cargo fmt --check`;
 //! 4. `cargo clippy --workspace --all-targets -- -D warnings`;
 //! 5. the whole test suite with `cargo nextest run --workspace` (or `cargo test` when nextest
-//!    is not installed), which includes the conformance suite and the ONNX Runtime comparisons.
+//!    is not installed), which includes the conformance suite and the ONNX Runtime comparisons;
+//! 6. the benchmark harness in smoke mode (`bench-compare --smoke`: one tiny model, one run,
+//!    debug build), so that it keeps working; nothing is timed against a limit.
 
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -93,6 +95,11 @@ pub fn run(root: &Path, cache: &Path, fast: bool) -> Result<()> {
                 .current_dir(root),
         )?;
     }
+    eprintln!("==> bench-compare --smoke");
+    crate::bench::compare(
+        root,
+        &crate::bench::Options::smoke(crate::bench::default_cache(root)),
+    )?;
     eprintln!("==> all checks passed");
     Ok(())
 }

@@ -32,6 +32,7 @@ subcommands! {
     Inspect => cmd_inspect,
     Run => cmd_run,
     Cts => cmd_cts,
+    Bench => cmd_bench,
 }
 
 /// Tessera: one userspace for ML accelerators.

@@ -246,3 +246,65 @@ fn run_matches_onnx_runtime_on_conv_and_pool() {
         assert!(worst < 1e-5, "{device}: relative error {worst}");
     }
 }
+
+#[test]
+fn bench_reports_latency_memory_and_profile() {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tiny_cnn/model.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    let o = tessera(&[
+        "bench",
+        path(&m),
+        "--batch",
+        "2",
+        "--threads",
+        "1",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--profile",
+        "--json",
+        "--output-dir",
+        path(dir.path()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(j["batch"], 2);
+    assert_eq!(j["threads"], 1);
+    assert_eq!(j["devices"][0], "cpu://threads=1");
+    assert_eq!(j["times_ms"].as_array().unwrap().len(), 2);
+    assert!(j["median_ms"].as_f64().unwrap() > 0.0);
+    if cfg!(target_os = "linux") {
+        assert!(j["peak_rss_bytes"].as_u64().unwrap() > 0);
+    }
+    let ops = j["profile"]["ops"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o["op"] == "Conv"), "{ops:?}");
+    assert_eq!(j["profile"]["runs"], 2);
+    let probs = io::read_npy(&dir.path().join("probs.npy")).unwrap();
+    assert_eq!(probs.shape(), &[2, 10]);
+
+    // The human-readable report, with random inputs.
+    let o = tessera(&[
+        "bench",
+        path(&m),
+        "--batch",
+        "1",
+        "--runs",
+        "1",
+        "--profile",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for want in [
+        "latency     median ",
+        "throughput  ",
+        "peak memory ",
+        "op type",
+        "Conv",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    // At least one timed run.
+    let o = tessera(&["bench", path(&m), "--runs", "0"]);
+    assert!(!o.status.success());
+}

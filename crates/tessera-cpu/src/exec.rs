@@ -1,13 +1,28 @@
 //! The graph executor: runs a [`Graph`] node by node on host values, releasing each
-//! intermediate value after its last use.
+//! intermediate value after its last use. [`run_graph_timed`] also times every node.
 
 use crate::error::{invalid, KResult, KernelError};
 use crate::kernels::{self, Inputs};
+use crate::profile::{NoProbe, NodeTime, Probe};
 use tessera_ir::{Graph, Value};
 
 /// Runs `g` on `inputs` (one per graph input, in order) and returns one value per graph
 /// output.
 pub fn run_graph(g: &Graph, inputs: Vec<Value>) -> KResult<Vec<Value>> {
+    run_probed(g, inputs, &mut NoProbe)
+}
+
+/// [`run_graph`], appending the wall time of each node (in execution order) to `times`.
+/// Nodes that ran before a failing one are recorded too.
+pub fn run_graph_timed(
+    g: &Graph,
+    inputs: Vec<Value>,
+    times: &mut Vec<NodeTime>,
+) -> KResult<Vec<Value>> {
+    run_probed(g, inputs, times)
+}
+
+fn run_probed<P: Probe>(g: &Graph, inputs: Vec<Value>, probe: &mut P) -> KResult<Vec<Value>> {
     if inputs.len() != g.inputs.len() {
         return Err(invalid(
             &g.name,
@@ -55,10 +70,12 @@ pub fn run_graph(g: &Graph, inputs: Vec<Value>) -> KResult<Vec<Value>> {
                 op: &name,
                 values: &vals,
             };
-            kernels::run(&node.op, &ins).map_err(|e| KernelError::AtNode {
-                node: node.name.clone(),
-                source: Box::new(e),
-            })?
+            probe
+                .node(node, &name, || kernels::run(&node.op, &ins))
+                .map_err(|e| KernelError::AtNode {
+                    node: node.name.clone(),
+                    source: Box::new(e),
+                })?
         };
         for i in node.input_ids() {
             uses[i.0] -= 1;

@@ -4,6 +4,8 @@
 //! - [`kernels`]: one file per op family, each kernel checked against a naive reference.
 //! - [`exec`]: runs a graph node by node.
 //! - [`device`]: the HAL driver and device ([`CpuDriver`], `cpu`, `cpu://threads=N`).
+//! - [`profile`]: per-node timing of executables, off unless turned on
+//!   ([`CpuExecutable::set_profiling`]).
 
 #![warn(missing_docs)]
 
@@ -11,6 +13,8 @@ pub mod device;
 pub mod error;
 pub mod exec;
 pub mod kernels;
+pub mod profile;
 
-pub use device::{CpuDevice, CpuDriver};
+pub use device::{CpuDevice, CpuDriver, CpuExecutable};
 pub use error::{KResult, KernelError};
+pub use profile::NodeTime;

@@ -45,6 +45,8 @@
 //! - [`session`]: [`Session`], its inputs/outputs, timings and model facts.
 //! - [`binding`]: inputs and outputs bound to caller memory shared by file descriptor
 //!   ([`IoBinding`], [`ExternalTensor`]) for [`Session::run_bound`] and [`Session::submit_bound`].
+//! - [`profile`]: [`Session::run_profiled`] and the [`Profile`] of a run (time per node and
+//!   per op type).
 //! - [`partition`]: node placement and the parts ([`Placement`]).
 //! - [`dot`]: the placement as a Graphviz graph ([`placement_dot`]).
 //! - [`io`]: `.npy` / `.npz` reading and writing.
@@ -70,6 +72,7 @@ pub mod io;
 pub mod options;
 pub mod partition;
 pub mod pending;
+pub mod profile;
 pub mod session;
 mod specialize;
 mod validate;
@@ -80,6 +83,7 @@ pub use error::{InputProblem, RuntimeError, UnplacedNode};
 pub use options::SessionOptions;
 pub use partition::{Crossing, NodePlacement, PartInfo, Placement, Refusal};
 pub use pending::PendingRun;
+pub use profile::{NodeProfile, OpTime, Profile};
 pub use session::{IoInfo, ModelInfo, ModelSource, Session, Timings, TransferStats};
 pub use tessera_hal as hal;
 

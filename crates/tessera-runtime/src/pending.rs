@@ -33,19 +33,40 @@ impl InFlightGate {
             held = self.cv.wait(held).unwrap_or_else(|p| p.into_inner());
         }
         *held += 1;
-        GateTicket(self.clone())
+        GateTicket {
+            gate: self.clone(),
+            slots: 1,
+        }
+    }
+
+    /// Waits until no slot is held and takes them all at once (exclusive use), given back
+    /// when the ticket drops.
+    pub fn enter_all(self: &Arc<Self>) -> GateTicket {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held > 0 {
+            held = self.cv.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        *held = self.limit;
+        GateTicket {
+            gate: self.clone(),
+            slots: self.limit,
+        }
     }
 }
 
-/// One slot of an [`InFlightGate`], released on drop.
+/// Slots of an [`InFlightGate`], released on drop.
 #[derive(Debug)]
-pub(crate) struct GateTicket(Arc<InFlightGate>);
+pub(crate) struct GateTicket {
+    gate: Arc<InFlightGate>,
+    slots: usize,
+}
 
 impl Drop for GateTicket {
     fn drop(&mut self) {
-        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
-        *held = held.saturating_sub(1);
-        self.0.cv.notify_one();
+        let mut held = self.gate.held.lock().unwrap_or_else(|p| p.into_inner());
+        *held = held.saturating_sub(self.slots);
+        // Waiters want different things (one slot, or all of them): wake them all to recheck.
+        self.gate.cv.notify_all();
     }
 }
 
@@ -145,5 +166,38 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn enter_all_is_exclusive() {
+        let gate = InFlightGate::new(3);
+        let now = Arc::new(AtomicUsize::new(0));
+        let clashes = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..9)
+            .map(|i| {
+                let (gate, now, clashes) = (gate.clone(), now.clone(), clashes.clone());
+                std::thread::spawn(move || {
+                    // Exclusive holders count as 100, so any overlap shows in the sum.
+                    let (ticket, weight) = if i % 3 == 0 {
+                        (gate.enter_all(), 100)
+                    } else {
+                        (gate.enter(), 1)
+                    };
+                    let n = now.fetch_add(weight, Ordering::SeqCst) + weight;
+                    if weight == 100 && n != 100 || weight == 1 && n >= 100 {
+                        clashes.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                    now.fetch_sub(weight, Ordering::SeqCst);
+                    drop(ticket);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(clashes.load(Ordering::SeqCst), 0);
+        // Every slot was given back.
+        assert_eq!(*gate.held.lock().unwrap(), 0);
     }
 }

@@ -91,11 +91,11 @@ pub enum ModelSource<'a> {
 /// ```
 pub struct Session {
     model: Option<ModelInfo>,
-    inputs: Vec<IoInfo>,
+    pub(crate) inputs: Vec<IoInfo>,
     outputs: Vec<IoInfo>,
-    options: SessionOptions,
-    compiled: Arc<Compiled>,
-    gate: Arc<InFlightGate>,
+    pub(crate) options: SessionOptions,
+    pub(crate) compiled: Arc<Compiled>,
+    pub(crate) gate: Arc<InFlightGate>,
     placement: Placement,
     timings: Mutex<Timings>,
 }

@@ -1,7 +1,8 @@
 //! [`CpuExecutable`]: a verified subgraph run by [`crate::exec::run_graph`], optionally inside
-//! the device's own thread pool.
+//! the device's own thread pool, optionally timing every node ([`crate::profile`]).
 
 use super::buffer::CpuBuffer;
+use crate::profile::{NodeTime, Profiler};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub struct CpuExecutable {
     inputs: Vec<Binding>,
     outputs: Vec<Binding>,
     pool: Option<Arc<rayon::ThreadPool>>,
+    profiler: Profiler,
 }
 
 impl CpuExecutable {
@@ -39,6 +41,7 @@ impl CpuExecutable {
             inputs,
             outputs,
             pool,
+            profiler: Profiler::default(),
         }
     }
 
@@ -50,12 +53,41 @@ impl CpuExecutable {
     /// Runs the graph on host values (the path [`Executable::execute`] takes after turning
     /// buffers into tensors).
     pub fn run_values(&self, inputs: Vec<Value>) -> Result<Vec<Value>, HalError> {
-        let run = || crate::exec::run_graph(&self.graph, inputs);
-        let result = match &self.pool {
-            Some(pool) => pool.install(run),
-            None => run(),
+        let result = if self.profiler.is_on() {
+            let mut times = Vec::with_capacity(self.graph.nodes.len());
+            let result =
+                self.in_pool(|| crate::exec::run_graph_timed(&self.graph, inputs, &mut times));
+            self.profiler.record(times);
+            result
+        } else {
+            self.in_pool(|| crate::exec::run_graph(&self.graph, inputs))
         };
         result.map_err(|e| HalError::execute(&self.device, &self.name, e))
+    }
+
+    fn in_pool<R: Send>(&self, run: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(run),
+            None => run(),
+        }
+    }
+
+    /// Turns per-node timing of later runs on or off. While on, every run appends one
+    /// [`NodeTime`] per node to this executable's record (see [`CpuExecutable::take_profile`]);
+    /// off (the default), runs read no clock. Runs already under way finish as they started.
+    pub fn set_profiling(&self, on: bool) {
+        self.profiler.set(on);
+    }
+
+    /// Whether runs are timing their nodes.
+    pub fn is_profiling(&self) -> bool {
+        self.profiler.is_on()
+    }
+
+    /// The node times recorded since the last call, in execution order, run after run; the
+    /// record is left empty.
+    pub fn take_profile(&self) -> Vec<NodeTime> {
+        self.profiler.take()
     }
 }
 
@@ -68,6 +100,7 @@ impl fmt::Debug for CpuExecutable {
                 "threads",
                 &self.pool.as_ref().map(|p| p.current_num_threads()),
             )
+            .field("profiling", &self.profiler.is_on())
             .finish()
     }
 }
@@ -158,5 +191,73 @@ impl Executable for CpuExecutable {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_ir::op::{BinaryOp, UnaryOp};
+    use tessera_ir::{DType, Op, TensorType, ValueType};
+
+    /// `y = relu(x) + x`.
+    fn graph() -> Graph {
+        let mut g = Graph::new("g");
+        let ty = || Some(ValueType::Tensor(TensorType::known(DType::F32, &[3])));
+        let x = g.add_value("x", ty());
+        let r = g.add_value("r", ty());
+        let y = g.add_value("y", ty());
+        g.add_node(
+            "relu",
+            Op::Unary(UnaryOp::Relu),
+            vec![Some(x)],
+            vec![Some(r)],
+        );
+        g.add_node(
+            "sum",
+            Op::Binary(BinaryOp::Add),
+            vec![Some(r), Some(x)],
+            vec![Some(y)],
+        );
+        g.inputs.push(x);
+        g.outputs.push(y);
+        g
+    }
+
+    #[test]
+    fn profiling_records_every_node_only_while_on() {
+        let exe = CpuExecutable::new("cpu".into(), "g".into(), graph(), None);
+        let x = || {
+            vec![Value::Tensor(
+                Tensor::from_vec(vec![3], vec![-1.0f32, 0.5, 2.0]).unwrap(),
+            )]
+        };
+        let want = Value::Tensor(Tensor::from_vec(vec![3], vec![-1.0f32, 1.0, 4.0]).unwrap());
+        assert!(!exe.is_profiling());
+        assert_eq!(exe.run_values(x()).unwrap(), vec![want.clone()]);
+        assert!(exe.take_profile().is_empty());
+
+        exe.set_profiling(true);
+        assert_eq!(exe.run_values(x()).unwrap(), vec![want.clone()]);
+        assert_eq!(exe.run_values(x()).unwrap(), vec![want.clone()]);
+        let times = exe.take_profile();
+        let names: Vec<(&str, &str)> = times
+            .iter()
+            .map(|t| (t.node.as_str(), t.op.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("relu", "Relu"),
+                ("sum", "Add"),
+                ("relu", "Relu"),
+                ("sum", "Add")
+            ]
+        );
+        assert!(exe.take_profile().is_empty(), "taking empties the record");
+
+        exe.set_profiling(false);
+        assert_eq!(exe.run_values(x()).unwrap(), vec![want]);
+        assert!(exe.take_profile().is_empty());
     }
 }

@@ -1,8 +1,9 @@
 //! The Tessera runtime: the one API that the CLI, the C ABI and the Python bindings sit on.
 //!
 //! A [`Session`] takes a model through load (`tessera_onnx`) → specialization of symbolic
-//! dims → optimization (`tessera_passes`) → partitioning over the devices in the user's
-//! preference list → compilation per device, and then runs it with checked inputs:
+//! dims → optimization (`tessera_passes`) → decomposition of the composite ops the devices
+//! lack → partitioning over the devices in the user's preference list → compilation per
+//! device, and then runs it with checked inputs:
 //!
 //! ```no_run
 //! use tessera_ir::{DType, Tensor, Value};
@@ -43,6 +44,8 @@
 //! Modules:
 //!
 //! - [`session`]: [`Session`], its inputs/outputs, timings and model facts.
+//! - [`decompose`]: which composite ops run fused and which decomposed into primitives, for
+//!   which device ([`DecomposePolicy`]).
 //! - [`partition`]: node placement and the parts ([`Placement`]).
 //! - [`dot`]: the placement as a Graphviz graph ([`placement_dot`]).
 //! - [`io`]: `.npy` / `.npz` reading and writing.
@@ -59,6 +62,7 @@
 
 #![warn(missing_docs)]
 
+pub mod decompose;
 pub mod dot;
 pub mod error;
 mod execute;
@@ -71,9 +75,10 @@ pub mod session;
 mod specialize;
 mod validate;
 
+pub use decompose::{Decomposed, UnusedDecomposition};
 pub use dot::placement_dot;
 pub use error::{InputProblem, RuntimeError, UnplacedNode};
-pub use options::SessionOptions;
+pub use options::{DecomposePolicy, SessionOptions};
 pub use partition::{NodePlacement, PartInfo, Placement, Refusal};
 pub use pending::PendingRun;
 pub use session::{IoInfo, ModelInfo, ModelSource, Session, Timings, TransferStats};

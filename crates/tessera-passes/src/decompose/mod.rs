@@ -20,10 +20,10 @@
 //!
 //! The rules, one file per op family:
 //!
-//! - [`linalg`]: `Gemm` (`alpha`, `beta`, `trans_a`, `trans_b`, optional `c`).
-//! - [`norm`]: `BatchNorm`, `LayerNorm` (with its optional mean and inverse standard deviation
+//! - `linalg.rs`: `Gemm` (`alpha`, `beta`, `trans_a`, `trans_b`, optional `c`).
+//! - `norm.rs`: `BatchNorm`, `LayerNorm` (with its optional mean and inverse standard deviation
 //!   outputs), `RmsNorm`, `InstanceNorm`, `GroupNorm` and `LpNorm`.
-//! - [`activation`]: `Gelu`, exact and with the tanh approximation.
+//! - `activation.rs`: `Gelu`, exact and with the tanh approximation.
 //!
 //! Each follows its op's documented semantics (and the function body ONNX gives the operator,
 //! where it has one). Intermediate results of f16 and bf16 inputs are computed in f32, as the

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::time::Duration;
-use tessera_runtime::SessionOptions;
+use tessera_runtime::{DecomposePolicy, SessionOptions};
 
 /// Options shared by every subcommand that builds a session.
 #[derive(clap::Args, Debug, Clone)]
@@ -30,6 +30,11 @@ pub struct SessionArgs {
     /// Skip graph optimization (the graph is still type-checked and verified).
     #[arg(long)]
     pub no_optimize: bool,
+    /// When composite ops (LayerNorm, Gemm, Gelu, …) are decomposed into primitives: `auto`
+    /// for devices that lack them, `all` wherever a decomposition applies (to compare with
+    /// the fused ops).
+    #[arg(long, value_name = "auto|all", default_value = "auto")]
+    pub decompose: DecomposePolicy,
 }
 
 impl SessionArgs {
@@ -61,6 +66,7 @@ impl SessionArgs {
             dims: self.dim_map()?,
             no_fallback: self.no_fallback,
             optimize: !self.no_optimize,
+            decompose: self.decompose,
             ..SessionOptions::default()
         })
     }
@@ -176,6 +182,7 @@ mod tests {
             dims: dims.iter().map(|s| s.to_string()).collect(),
             no_fallback: false,
             no_optimize: false,
+            decompose: DecomposePolicy::Auto,
         };
         assert_eq!(a(&["batch=2"]).dim_map().unwrap()["batch"], 2);
         assert!(a(&["batch"]).dim_map().is_err());

@@ -1,4 +1,6 @@
-//! `tessera inspect`: what a model contains and where each of its nodes would run.
+//! `tessera inspect`: what a model contains and where each of its nodes would run, including
+//! which composite ops were decomposed into primitives for a device (and, in the refusals of
+//! those kept fused, why their decomposition was not used).
 
 use crate::cli_util::{grouped, human_bytes, ms, spinner, SessionArgs};
 use anyhow::Context;
@@ -238,6 +240,20 @@ fn print_placement(p: &Placement) {
             line.push_str(&format!("  [{} refused: {}]", r.device, r.reason));
         }
         println!("{}", line.trim_end());
+    }
+    if !p.decomposed.is_empty() {
+        println!("decomposed:");
+        for d in &p.decomposed {
+            println!(
+                "  {} ({}) → {} primitive{} on {}: {}",
+                d.node,
+                d.op,
+                d.nodes.len(),
+                if d.nodes.len() == 1 { "" } else { "s" },
+                d.device,
+                d.nodes.join(", ")
+            );
+        }
     }
 }
 

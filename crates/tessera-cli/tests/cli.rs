@@ -216,6 +216,67 @@ fn inspect_writes_the_placed_graph_as_dot() {
 }
 
 #[test]
+fn inspect_shows_decompositions_and_why_others_were_not_used() {
+    let m = data("conv_bn_ln.onnx");
+    let npu = "vnpu://0?ops=conv+mul+add+relu+flatten";
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dot = dir.path().join("graph.dot");
+    let o = tessera(&["inspect", path(&m), "--device", npu, "--dot", path(&dot)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    // BatchNorm's constant parameters fold into one Mul and one Add on the NPU.
+    for node in ["conv", "bn/0_Mul", "bn/1_Add", "relu", "flat"] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{node} ")) && l.contains(npu)),
+            "{node} not on the NPU in\n{out}"
+        );
+    }
+    assert!(
+        out.contains(&format!(
+            "decomposed:\n  bn (BatchNorm) → 2 primitives on {npu}: bn/0_Mul, bn/1_Add"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("  {npu}: 5 node(s)")), "{out}");
+    // LayerNorm stays fused on the CPU: the NPU lacks ReduceMean.
+    let ln = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("ln "))
+        .unwrap_or_default();
+    assert!(ln.contains("LayerNorm  cpu"), "{out}");
+    assert!(
+        ln.contains("decomposed LayerNorm needs ReduceMean: vnpu has no kernel for ReduceMean"),
+        "{ln}"
+    );
+    let g = std::fs::read_to_string(&dot).expect("the DOT file was written");
+    assert!(g.contains("label=\"bn (BatchNorm) decomposed\""), "{g}");
+    assert!(
+        g.contains("tooltip=\"decomposed from bn (BatchNorm)\""),
+        "{g}"
+    );
+
+    // Forced: on the CPU alone every composite is decomposed.
+    let o = tessera(&["inspect", path(&m), "--decompose", "all"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("  bn (BatchNorm) → 2 primitives on cpu"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ln (LayerNorm) → 10 primitives on cpu"),
+        "{out}"
+    );
+    // By default the CPU runs both fused.
+    let o = tessera(&["inspect", path(&m)]);
+    let out = text(&o.stdout);
+    assert!(o.status.success() && !out.contains("decomposed"), "{out}");
+    let o = tessera(&["inspect", path(&m), "--decompose", "some"]);
+    assert!(!o.status.success());
+}
+
+#[test]
 fn run_matches_onnx_runtime_on_conv_and_pool() {
     let m = data("conv_pool.onnx");
     let x = data("conv_pool_x.npy");

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use tessera_ir::Value;
-use tessera_runtime::{IoInfo, Session, SessionOptions};
+use tessera_runtime::{DecomposePolicy, IoInfo, Session, SessionOptions};
 
 use crate::runner::{BoxError, CaseRunner, IoSpec, PreparedCase};
 
@@ -19,6 +19,10 @@ pub struct RuntimeRunner {
     pub no_fallback: bool,
     /// Run the graph optimizations, as a normal session does (default `true`).
     pub optimize: bool,
+    /// When composite ops are decomposed (default [`DecomposePolicy::Auto`], as a normal
+    /// session does; [`DecomposePolicy::All`] checks the decompositions against the
+    /// reference outputs).
+    pub decompose: DecomposePolicy,
 }
 
 impl RuntimeRunner {
@@ -28,6 +32,7 @@ impl RuntimeRunner {
             devices,
             no_fallback: true,
             optimize: true,
+            decompose: DecomposePolicy::Auto,
         }
     }
 }
@@ -42,6 +47,7 @@ impl CaseRunner for RuntimeRunner {
             devices: self.devices.clone(),
             no_fallback: self.no_fallback,
             optimize: self.optimize,
+            decompose: self.decompose,
             ..SessionOptions::default()
         };
         let session = Session::from_file(model, opts)?;

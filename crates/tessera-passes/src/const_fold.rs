@@ -11,6 +11,11 @@ pub const MAX_FOLDED_ELEMENTS: usize = 1 << 16;
 
 /// Folds every foldable node; returns how many were folded.
 pub fn run(g: &mut Graph, eval: &dyn Evaluator) -> usize {
+    run_limited(g, eval, MAX_FOLDED_ELEMENTS)
+}
+
+/// Like [`run`], with results of up to `max_elements` elements materialized.
+pub fn run_limited(g: &mut Graph, eval: &dyn Evaluator, max_elements: usize) -> usize {
     let mut folded = 0;
     let mut keep = Vec::with_capacity(g.nodes.len());
     for node in std::mem::take(&mut g.nodes) {
@@ -37,7 +42,7 @@ pub fn run(g: &mut Graph, eval: &dyn Evaluator) -> usize {
             Some(outs)
                 if outs.len() == node.outputs.len()
                     && node.outputs.iter().zip(&outs).all(|(o, t)| {
-                        o.is_none() || t.as_ref().is_some_and(|t| t.len() <= MAX_FOLDED_ELEMENTS)
+                        o.is_none() || t.as_ref().is_some_and(|t| t.len() <= max_elements)
                     }) =>
             {
                 for (o, t) in node.outputs.iter().zip(outs) {

@@ -1,17 +1,21 @@
 //! Graph rewrites shared by every backend.
 //!
 //! - [`dce`]: dead-code elimination (nodes and constants nobody reads).
+//! - [`decompose`]: composite ops rewritten into primitives, node by node, for devices that
+//!   lack the fused op (the runtime decides where, between optimization and partitioning).
 //! - [`shape_fold`]: `Shape`/`Size` of statically known shapes become constants.
 //! - [`const_fold`]: nodes whose inputs are all constants are evaluated once, at compile time,
 //!   by an [`Evaluator`] the caller supplies (the runtime passes the CPU kernels), so this crate
 //!   depends on the IR only.
 //!
-//! [`optimize`] runs them to a fixed point, then re-infers types and verifies the graph.
+//! [`optimize`] runs the first three to a fixed point, then re-infers types and verifies the
+//! graph.
 
 #![warn(missing_docs)]
 
 pub mod const_fold;
 pub mod dce;
+pub mod decompose;
 pub mod shape_fold;
 
 use tessera_ir::{Graph, IrError, Op, Tensor};
@@ -35,6 +39,14 @@ pub enum PassError {
         #[source]
         source: IrError,
     },
+    /// A decomposition could not be spliced into the graph it was built from.
+    #[error("splicing the decomposition of node '{node}': {reason}")]
+    Splice {
+        /// The decomposed node.
+        node: String,
+        /// What did not match.
+        reason: String,
+    },
 }
 
 /// What [`optimize`] changed, for `tessera inspect` and logs.
@@ -46,10 +58,16 @@ pub struct Report {
     pub removed: usize,
 }
 
-/// Runs shape folding, constant folding and DCE until nothing changes, then re-infers types
-/// and verifies the graph. Subgraphs are optimized too.
+/// Infers the types not yet known, runs shape folding, constant folding and DCE until nothing
+/// changes (re-inferring types after each round), then verifies the graph. Subgraphs are
+/// optimized too.
 pub fn optimize(g: &mut Graph, eval: &dyn Evaluator) -> Result<Report, PassError> {
     let mut report = Report::default();
+    // Shape folding needs the types, and a graph built by hand may come without them.
+    tessera_ir::infer::infer_graph(g).map_err(|source| PassError::Invalid {
+        pass: "infer",
+        source,
+    })?;
     loop {
         let folded = shape_fold::run(g) + const_fold::run(g, eval);
         let removed = dce::run(g);

@@ -4,7 +4,9 @@
 //!
 //! The output is plain DOT text; `dot -Tsvg graph.dot -o graph.svg` renders it. A legend lists
 //! the devices with their colours and node counts. Constants are not drawn (they are folded
-//! into the part that reads them); graph inputs and outputs are drawn as ellipses.
+//! into the part that reads them); graph inputs and outputs are drawn as ellipses. The
+//! primitive nodes that replace a decomposed composite op sit in a dashed box inside their
+//! part, labelled with the composite's name and op, and each says so in its tooltip.
 
 use crate::partition::Placement;
 use std::collections::HashMap;
@@ -86,13 +88,30 @@ pub fn placement_dot(graph: &Graph, placement: &Placement) -> String {
         );
     }
 
+    // Which decomposition (index into `placement.decomposed`) each node comes from.
+    let mut from: HashMap<&str, usize> = HashMap::new();
+    for (d, dec) in placement.decomposed.iter().enumerate() {
+        for n in &dec.nodes {
+            from.insert(n.as_str(), d);
+        }
+    }
+    let origin = |n: usize| from.get(graph.nodes[n].name.as_str()).copied();
+
     // Parts as clusters, nodes inside them.
     let node_line = |s: &mut String, n: usize, indent: &str| {
         let node = &graph.nodes[n];
         let fill = device_of(n).map(colour).unwrap_or("#eeeeee");
+        let tooltip = match origin(n).and_then(|d| placement.decomposed.get(d)) {
+            Some(d) => format!(
+                ", tooltip=\"decomposed from {} ({})\"",
+                esc(&d.node),
+                esc(&d.op)
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             s,
-            "{indent}\"n{n}\" [label=\"{}\\n{}\", fillcolor=\"{fill}\"];",
+            "{indent}\"n{n}\" [label=\"{}\\n{}\", fillcolor=\"{fill}\"{tooltip}];",
             esc(&node.op.name()),
             esc(&node.name)
         );
@@ -106,10 +125,33 @@ pub fn placement_dot(graph: &Graph, placement: &Placement) -> String {
             esc(&part.device),
             colour(&part.device)
         );
+        // Consecutive nodes of one decomposition share a dashed box.
+        let mut open: Option<usize> = None;
         for n in part.nodes.clone() {
-            if n < graph.nodes.len() {
-                node_line(&mut s, n, "    ");
+            if n >= graph.nodes.len() {
+                continue;
             }
+            let d = origin(n);
+            if open.is_some() && open != d {
+                let _ = writeln!(s, "    }}");
+                open = None;
+            }
+            if let (None, Some(d)) = (open, d) {
+                let dec = &placement.decomposed[d];
+                let _ = writeln!(s, "    subgraph \"cluster_{p}_decomposed_{d}\" {{");
+                let _ = writeln!(
+                    s,
+                    "      label=\"{} ({}) decomposed\"; style=dashed; color=\"#666666\";",
+                    esc(&dec.node),
+                    esc(&dec.op)
+                );
+                open = Some(d);
+            }
+            let indent = if open.is_some() { "      " } else { "    " };
+            node_line(&mut s, n, indent);
+        }
+        if open.is_some() {
+            let _ = writeln!(s, "    }}");
         }
         let _ = writeln!(s, "  }}");
     }
@@ -225,6 +267,7 @@ mod tests {
             devices: vec!["A".into(), "B".into()],
             nodes: vec![place("a", "A"), place("b", "B")],
             parts: vec![part("chain.0", "A", 0), part("chain.1", "B", 1)],
+            ..Placement::default()
         };
         (g, p)
     }
@@ -257,5 +300,44 @@ mod tests {
         assert!(dot.contains("\"n1\" -> \"out:2\""));
         assert!(dot.contains("A (1 node)") && dot.contains("B (1 node)"));
         assert!(dot.trim_end().ends_with('}'));
+        assert!(!dot.contains("decomposed"), "{dot}");
+    }
+
+    #[test]
+    fn decomposed_nodes_share_a_dashed_box() {
+        let (mut g, mut p) = two_device_chain();
+        // Pretend both Relu nodes replaced a composite "ln" placed on A.
+        p.nodes[1].device = "A".into();
+        p.parts = vec![PartInfo {
+            name: "chain".into(),
+            device: "A".into(),
+            nodes: 0..2,
+            inputs: vec![],
+            outputs: vec![],
+            receives: vec![],
+        }];
+        g.nodes[0].name = "ln/0_Relu".into();
+        g.nodes[1].name = "ln/1_Relu".into();
+        p.decomposed = vec![crate::decompose::Decomposed {
+            node: "ln".into(),
+            op: "LayerNorm".into(),
+            device: "A".into(),
+            nodes: vec!["ln/0_Relu".into(), "ln/1_Relu".into()],
+        }];
+        let dot = placement_dot(&g, &p);
+        assert_eq!(
+            dot.matches("subgraph \"cluster_0_decomposed_0\"").count(),
+            1,
+            "{dot}"
+        );
+        assert!(dot.contains("label=\"ln (LayerNorm) decomposed\""), "{dot}");
+        assert_eq!(
+            dot.matches("tooltip=\"decomposed from ln (LayerNorm)\"")
+                .count(),
+            2,
+            "{dot}"
+        );
+        // Braces balance.
+        assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{dot}");
     }
 }

@@ -1,8 +1,9 @@
 //! The Tessera runtime: the one API that the CLI, the C ABI and the Python bindings sit on.
 //!
 //! A [`Session`] takes a model through load (`tessera_onnx`) → specialization of symbolic
-//! dims → optimization (`tessera_passes`) → partitioning over the devices in the user's
-//! preference list → compilation per device, and then runs it with checked inputs:
+//! dims → optimization (`tessera_passes`) → decomposition of the composite ops the devices
+//! lack → partitioning over the devices in the user's preference list → compilation per
+//! device, and then runs it with checked inputs:
 //!
 //! ```no_run
 //! use tessera_ir::{DType, Tensor, Value};
@@ -47,6 +48,8 @@
 //!   ([`IoBinding`], [`ExternalTensor`]) for [`Session::run_bound`] and [`Session::submit_bound`].
 //! - [`profile`]: [`Session::run_profiled`] and the [`Profile`] of a run (time per node and
 //!   per op type).
+//! - [`decompose`]: which composite ops run fused and which decomposed into primitives, for
+//!   which device ([`DecomposePolicy`]).
 //! - [`partition`]: node placement and the parts ([`Placement`]).
 //! - [`dot`]: the placement as a Graphviz graph ([`placement_dot`]).
 //! - [`io`]: `.npy` / `.npz` reading and writing.
@@ -64,6 +67,7 @@
 #![warn(missing_docs)]
 
 pub mod binding;
+pub mod decompose;
 pub mod dot;
 pub mod error;
 mod execute;
@@ -78,9 +82,10 @@ mod specialize;
 mod validate;
 
 pub use binding::{ExternalTensor, IoBinding, RunInput};
+pub use decompose::{Decomposed, UnusedDecomposition};
 pub use dot::placement_dot;
 pub use error::{InputProblem, RuntimeError, UnplacedNode};
-pub use options::SessionOptions;
+pub use options::{DecomposePolicy, SessionOptions};
 pub use partition::{Crossing, NodePlacement, PartInfo, Placement, Refusal};
 pub use pending::PendingRun;
 pub use profile::{NodeProfile, OpTime, Profile};

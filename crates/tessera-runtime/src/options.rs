@@ -26,6 +26,42 @@ pub struct SessionOptions {
     /// [`Session::submit`]: crate::Session::submit
     /// [`Session::run`]: crate::Session::run
     pub max_in_flight: usize,
+    /// When composite ops (`LayerNorm`, `Gemm`, `Gelu`, …) are replaced by their
+    /// decomposition into primitives. Default: [`DecomposePolicy::Auto`].
+    pub decompose: DecomposePolicy,
+}
+
+/// When a session replaces composite ops by their decomposition into primitives (see
+/// `tessera_passes::decompose`). Either way a decomposition goes whole to one device: the
+/// most preferred device that supports every one of its primitives. Each decomposition, and
+/// each one considered but not used, is listed in
+/// [`Placement`](crate::Placement) (`tessera inspect` prints them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DecomposePolicy {
+    /// Only for devices that lack the fused op: each composite node goes to the first device
+    /// in the preference list that runs it, fused or decomposed. A device that claims the op
+    /// runs it fused, so a graph on the CPU alone is unchanged.
+    #[default]
+    Auto,
+    /// Every composite with a rule is decomposed, even for devices that claim the fused op
+    /// (nodes whose rule declines, or whose primitives no device runs, stay fused). Meant for
+    /// checking decompositions against reference outputs and for comparing fused with
+    /// decomposed execution.
+    All,
+}
+
+impl std::str::FromStr for DecomposePolicy {
+    type Err = String;
+    /// `auto` or `all`, ignoring case.
+    fn from_str(s: &str) -> Result<DecomposePolicy, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DecomposePolicy::Auto),
+            "all" => Ok(DecomposePolicy::All),
+            other => Err(format!(
+                "unknown decomposition policy '{other}' (expected auto or all)"
+            )),
+        }
+    }
 }
 
 impl Default for SessionOptions {
@@ -36,6 +72,7 @@ impl Default for SessionOptions {
             no_fallback: false,
             optimize: true,
             max_in_flight: 4,
+            decompose: DecomposePolicy::Auto,
         }
     }
 }
@@ -62,6 +99,12 @@ impl SessionOptions {
     /// Sets [`max_in_flight`](Self::max_in_flight) (at least 1).
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Sets [`decompose`](Self::decompose).
+    pub fn with_decompose(mut self, policy: DecomposePolicy) -> Self {
+        self.decompose = policy;
         self
     }
 

@@ -2,8 +2,10 @@
 //! [`Device::supports`] answers yes; maximal runs of consecutive nodes on one device become
 //! one [`Subgraph`]. Every refusal is recorded, so `tessera inspect` can show why a node did
 //! not land on a preferred device, and a node no device accepts is an error that lists all
-//! such nodes at once.
+//! such nodes at once. The primitives of a decomposed composite come *pinned* to the device
+//! chosen for the whole decomposition (see [`crate::decompose`]), so it is never split.
 
+use crate::decompose::{Decomposed, UnusedDecomposition};
 use crate::error::{RuntimeError, UnplacedNode};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -73,6 +75,11 @@ pub struct Placement {
     pub nodes: Vec<NodePlacement>,
     /// The parts, in execution order.
     pub parts: Vec<PartInfo>,
+    /// Composite nodes replaced by primitives, and the device that runs them.
+    pub decomposed: Vec<Decomposed>,
+    /// Decompositions considered for a device and not used there, with the reason (also
+    /// appended to that device's refusal of the fused node in [`Placement::nodes`]).
+    pub unused_decompositions: Vec<UnusedDecomposition>,
 }
 
 impl Placement {
@@ -98,8 +105,13 @@ pub(crate) struct Plan {
     pub parts: Vec<PlannedPart>,
 }
 
-/// Assigns every node of `g` to a device and cuts the graph into parts.
-pub(crate) fn partition(g: &Graph, devices: &[Arc<dyn Device>]) -> Result<Plan, RuntimeError> {
+/// Assigns every node of `g` to a device and cuts the graph into parts. A node named in
+/// `pins` goes to that device (index into `devices`) when it supports the node.
+pub(crate) fn partition(
+    g: &Graph,
+    devices: &[Arc<dyn Device>],
+    pins: &HashMap<String, usize>,
+) -> Result<Plan, RuntimeError> {
     let uris: Vec<String> = devices.iter().map(|d| d.info().uri.clone()).collect();
     let mut placement = Placement {
         devices: uris.clone(),
@@ -115,10 +127,11 @@ pub(crate) fn partition(g: &Graph, devices: &[Arc<dyn Device>]) -> Result<Plan, 
             .collect();
         let mut chosen = None;
         let mut refusals = Vec::new();
+        let pin = pins.get(&node.name).copied();
         for (i, d) in devices.iter().enumerate() {
             match d.supports(node, &types) {
                 Support::Yes => {
-                    if chosen.is_none() {
+                    if chosen.is_none() || pin == Some(i) {
                         chosen = Some(i);
                     }
                 }

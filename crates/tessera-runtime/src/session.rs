@@ -51,7 +51,7 @@ pub struct Timings {
     pub load: Option<Duration>,
     /// Specialization, inference, optimization and verification.
     pub optimize: Duration,
-    /// Creating devices and partitioning.
+    /// Creating devices, decomposing composites for them, and partitioning.
     pub partition: Duration,
     /// Compiling every part.
     pub compile: Duration,
@@ -136,7 +136,8 @@ impl Session {
     }
 
     /// Builds a session from `source` with devices created by `registry`: load → specialize
-    /// dims → optimize → create devices → partition → compile.
+    /// dims → optimize → create devices → decompose composites they lack → partition →
+    /// compile.
     pub fn load(
         registry: &DriverRegistry,
         source: ModelSource<'_>,
@@ -193,7 +194,10 @@ impl Session {
 
         let t = Instant::now();
         let devices = create_devices(registry, &options)?;
-        let plan = partition(&graph, &devices)?;
+        let decisions = crate::decompose::decide(&mut graph, &devices, options.decompose)?;
+        let mut plan = partition(&graph, &devices, &decisions.pins)
+            .map_err(|e| decisions.annotate_error(e))?;
+        decisions.annotate(&mut plan.placement);
         timings.partition = t.elapsed();
 
         let t = Instant::now();

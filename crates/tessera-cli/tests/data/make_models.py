@@ -68,3 +68,37 @@ import onnxruntime  # noqa: E402  (only needed for the reference output)
 
 ref = onnxruntime.InferenceSession(os.path.join(HERE, "conv_pool.onnx")).run(None, {"x": x})[0]
 np.save(os.path.join(HERE, "conv_pool_ort.npy"), ref)
+
+# Composite ops for `inspect --device`: y = LayerNorm(Flatten(Relu(BatchNorm(Conv(x))))). A
+# virtual NPU with conv, mul, add, relu and flatten runs BatchNorm decomposed (its constant
+# parameters fold into one Mul and one Add) but not LayerNorm (no ReduceMean).
+rng = np.random.default_rng(1)
+params = {
+    "W": rng.standard_normal((4, 3, 3, 3)),
+    "B": rng.standard_normal((4,)),
+    "scale": rng.standard_normal((4,)),
+    "bias": rng.standard_normal((4,)),
+    "mean": rng.standard_normal((4,)),
+    "var": rng.uniform(0.5, 2.0, (4,)),
+    "gamma": rng.standard_normal((256,)),
+    "beta": rng.standard_normal((256,)),
+}
+inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in params.items()]
+save(
+    helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+            helper.make_node(
+                "BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["n"], name="bn"
+            ),
+            helper.make_node("Relu", ["n"], ["r"], name="relu"),
+            helper.make_node("Flatten", ["r"], ["f"], name="flat", axis=1),
+            helper.make_node("LayerNormalization", ["f", "gamma", "beta"], ["y"], name="ln", axis=-1),
+        ],
+        "conv_bn_ln",
+        [f32("x", ["batch", 3, 8, 8])],
+        [f32("y", ["batch", 256])],
+        inits,
+    ),
+    "conv_bn_ln.onnx",
+)

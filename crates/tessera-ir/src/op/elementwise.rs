@@ -129,7 +129,9 @@ pub enum UnaryOp {
     /// Gaussian error linear unit: 0.5·x·(1 + erf(x/√2)), or with `tanh_approximation`
     /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
     ///
-    /// Composite; decomposition: `Mul(0.5, Mul(x, Add(1, Erf(Div(x, √2)))))`.
+    /// Composite; decomposition: `Mul(0.5, Mul(x, Add(1, Erf(Div(x, √2)))))`, or with the
+    /// approximation `Tanh(Mul(√(2/π), Add(x, Mul(0.044715, Mul(Mul(x, x), x)))))` in place
+    /// of the `Erf` term.
     Gelu {
         /// Use the tanh approximation.
         tanh_approximation: bool,

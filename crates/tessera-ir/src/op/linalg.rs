@@ -8,7 +8,8 @@ pub struct MatMul;
 /// `Gemm(a, b, c?)`: `alpha · op(a) · op(b) + beta · c` for rank-2 `a` and `b`, where `op`
 /// transposes when the flag is set; `c` broadcasts unidirectionally to `[M, N]`.
 ///
-/// Composite over `MatMul`, `Transpose`, `Mul` and `Add`.
+/// Composite over `MatMul`, `Transpose`, `Mul` and `Add`: `Transpose` only for a set flag,
+/// `Mul` only for a scale other than 1, and `c` is not read when `beta` is 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gemm {
     /// Scale of the product.

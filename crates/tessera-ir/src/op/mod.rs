@@ -266,6 +266,28 @@ impl Op {
         }
     }
 
+    /// True for the composite ops: those documented with a decomposition into primitives
+    /// (`Gemm`, `Gelu`, the normalizations, the losses, `Attention`, `RotaryEmbedding`). A
+    /// backend may claim them and run them fused; for one that does not, `tessera-passes`
+    /// rewrites them into primitives where it has a rule.
+    pub fn is_composite(&self) -> bool {
+        matches!(
+            self,
+            Op::Gemm(_)
+                | Op::Unary(UnaryOp::Gelu { .. })
+                | Op::BatchNorm(_)
+                | Op::InstanceNorm(_)
+                | Op::LayerNorm(_)
+                | Op::GroupNorm(_)
+                | Op::RmsNorm(_)
+                | Op::LpNorm(_)
+                | Op::NllLoss(_)
+                | Op::SoftmaxCrossEntropyLoss(_)
+                | Op::Attention(_)
+                | Op::RotaryEmbedding(_)
+        )
+    }
+
     /// True for ops without side effects whose outputs depend only on their inputs, so they
     /// can be constant-folded and deduplicated.
     pub fn is_pure(&self) -> bool {
@@ -300,5 +322,22 @@ mod tests {
             Op::Transpose(Transpose { perm: vec![] }).name(),
             "Transpose"
         );
+    }
+
+    #[test]
+    fn composites() {
+        assert!(Op::Gemm(Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b: false
+        })
+        .is_composite());
+        assert!(Op::Unary(UnaryOp::Gelu {
+            tanh_approximation: true
+        })
+        .is_composite());
+        assert!(!Op::Unary(UnaryOp::Erf).is_composite());
+        assert!(!Op::MatMul(MatMul).is_composite());
     }
 }

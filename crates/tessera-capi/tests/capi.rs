@@ -179,10 +179,16 @@ const UPDATE: &str =
 #[test]
 fn header_declares_the_listed_symbols() {
     let header = std::fs::read_to_string(crate_dir().join("include/tessera.h")).expect("header");
+    // Every `tessera_name(` in the header: declarations (and calls named in comments).
     let mut declared: Vec<String> = header
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '('))
-        .filter(|w| w.starts_with("tessera_") && w.ends_with('('))
-        .map(|w| w.trim_end_matches('(').to_string())
+        .match_indices("tessera_")
+        .filter_map(|(at, _)| {
+            let rest = &header[at..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+            rest[end..]
+                .starts_with('(')
+                .then(|| rest[..end].to_string())
+        })
         .collect();
     declared.sort();
     declared.dedup();

@@ -456,7 +456,7 @@ pub unsafe extern "C" fn tessera_session_submit(
     })
 }
 
-fn pending<'a>(run: &'a TesseraRun) -> Result<&'a PendingRun> {
+fn pending(run: &TesseraRun) -> Result<&PendingRun> {
     run.pending
         .as_ref()
         .ok_or_else(|| Error::invalid("the run has already been waited for"))

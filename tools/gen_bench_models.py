@@ -245,7 +245,6 @@ BERT_SEQ = 128
 def bert_base(rng: np.random.Generator) -> Built:
     g = GraphBuilder(rng)
     hidden, heads, seq = BERT_HIDDEN, BERT_HEADS, BERT_SEQ
-    head_dim = hidden // heads
 
     tok_table = g.const("embed.tokens.weight", g.small((BERT_VOCAB, hidden), 0.02))
     # Position embeddings for the fixed sequence length, added by broadcasting over the batch.
@@ -253,42 +252,16 @@ def bert_base(rng: np.random.Generator) -> Built:
     x = g.op("Add", [g.op("Gather", [tok_table, "input_ids"], "embed.tokens", axis=0), pos], "embed.add")
     x = g.layer_norm(x, "embed.ln", hidden)
 
-    to_heads = g.const("attn.to_heads", np.array([0, 0, heads, head_dim], dtype=np.int64))
-    from_heads = g.const("attn.from_heads", np.array([0, 0, hidden], dtype=np.int64))
-    sqrt_d = g.const("attn.sqrt_d", np.array(math.sqrt(head_dim), dtype=np.float32))
-    sqrt2 = g.const("gelu.sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
-    one = g.const("gelu.one", np.array(1.0, dtype=np.float32))
-    half = g.const("gelu.half", np.array(0.5, dtype=np.float32))
-
-    def linear(x: str, name: str, d_in: int, d_out: int) -> str:
-        w = g.const(f"{name}.weight", g.small((d_in, d_out), 0.02))
-        b = g.const(f"{name}.bias", g.small((d_out,), 0.02))
-        return g.op("Add", [g.op("MatMul", [x, w], f"{name}.matmul"), b], f"{name}.add")
+    k = g.encoder_constants(hidden, heads)
 
     for layer in range(BERT_LAYERS):
         p = f"layer{layer}"
-        heads_of = {}
-        for proj in ("q", "k", "v"):
-            y = linear(x, f"{p}.attn.{proj}", hidden, hidden)
-            y = g.op("Reshape", [y, to_heads], f"{p}.attn.{proj}.split")
-            # [b, s, H, d] -> [b, H, s, d]; K goes to [b, H, d, s] for the score MatMul.
-            perm = [0, 2, 3, 1] if proj == "k" else [0, 2, 1, 3]
-            heads_of[proj] = g.op("Transpose", [y], f"{p}.attn.{proj}.heads", perm=perm)
-        scores = g.op("MatMul", [heads_of["q"], heads_of["k"]], f"{p}.attn.scores")
-        scores = g.op("Div", [scores, sqrt_d], f"{p}.attn.scale")
-        weights = g.op("Softmax", [scores], f"{p}.attn.softmax", axis=-1)
-        ctx = g.op("MatMul", [weights, heads_of["v"]], f"{p}.attn.context")
-        ctx = g.op("Transpose", [ctx], f"{p}.attn.merge", perm=[0, 2, 1, 3])
-        ctx = g.op("Reshape", [ctx, from_heads], f"{p}.attn.join")
-        attn = linear(ctx, f"{p}.attn.out", hidden, hidden)
+        attn = g.self_attention(x, p, k, weight_scale=0.02)
         x = g.layer_norm(g.op("Add", [x, attn], f"{p}.residual1"), f"{p}.ln1", hidden)
 
-        # Feed-forward: W2 gelu(W1 x), gelu(h) = 0.5 h (1 + erf(h / sqrt(2))), as exporters write it.
-        h = linear(x, f"{p}.ffn.up", hidden, BERT_FFN)
-        erf = g.op("Erf", [g.op("Div", [h, sqrt2], f"{p}.gelu.div")], f"{p}.gelu.erf")
-        gate = g.op("Add", [erf, one], f"{p}.gelu.add")
-        h = g.op("Mul", [g.op("Mul", [h, gate], f"{p}.gelu.mul"), half], f"{p}.gelu.half")
-        h = linear(h, f"{p}.ffn.down", BERT_FFN, hidden)
+        # Feed-forward: W2 gelu(W1 x).
+        h = g.gelu_erf(g.linear(x, f"{p}.ffn.up", hidden, BERT_FFN, weight_scale=0.02), p, k)
+        h = g.linear(h, f"{p}.ffn.down", BERT_FFN, hidden, weight_scale=0.02)
         x = g.layer_norm(g.op("Add", [x, h], f"{p}.residual2"), f"{p}.ln2", hidden)
 
     model = finish(

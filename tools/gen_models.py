@@ -48,6 +48,19 @@ IR_VERSION = 8
 PRODUCER = "tessera-gen-models"
 
 
+@dataclass(frozen=True)
+class EncoderConstants:
+    """Names of the initializers a transformer encoder's layers share."""
+
+    to_heads: str
+    from_heads: str
+    sqrt_d: str
+    sqrt2: str
+    one: str
+    half: str
+    hidden: int
+
+
 @dataclass
 class GraphBuilder:
     """Accumulates nodes and initializers, handing out unique value names."""
@@ -115,11 +128,54 @@ class GraphBuilder:
         y = self.batch_norm(y, f"{name}.bn", c_out, gamma)
         return self.op("Relu", [y], f"{name}.relu") if relu else y
 
-    def linear(self, x: str, name: str, d_in: int, d_out: int) -> str:
-        """``x @ W + b`` as MatMul + Add (works on any leading batch dimensions)."""
-        w = self.const(f"{name}.weight", self.small((d_in, d_out), 1.0 / math.sqrt(d_in)))
+    def linear(
+        self, x: str, name: str, d_in: int, d_out: int, weight_scale: float | None = None
+    ) -> str:
+        """``x @ W + b`` as MatMul + Add (works on any leading batch dimensions).
+
+        ``W`` is normal with standard deviation ``weight_scale`` (default ``1/sqrt(d_in)``)."""
+        scale = 1.0 / math.sqrt(d_in) if weight_scale is None else weight_scale
+        w = self.const(f"{name}.weight", self.small((d_in, d_out), scale))
         b = self.const(f"{name}.bias", self.small((d_out,)))
         return self.op("Add", [self.op("MatMul", [x, w], f"{name}.matmul"), b], f"{name}.add")
+
+    def encoder_constants(self, hidden: int, heads: int) -> EncoderConstants:
+        """The shape and scalar constants shared by every layer of a transformer encoder."""
+        head_dim = hidden // heads
+        return EncoderConstants(
+            to_heads=self.const("attn.to_heads", np.array([0, 0, heads, head_dim], np.int64)),
+            from_heads=self.const("attn.from_heads", np.array([0, 0, hidden], np.int64)),
+            sqrt_d=self.const("attn.sqrt_d", np.array(math.sqrt(head_dim), np.float32)),
+            sqrt2=self.const("gelu.sqrt2", np.array(math.sqrt(2.0), np.float32)),
+            one=self.const("gelu.one", np.array(1.0, np.float32)),
+            half=self.const("gelu.half", np.array(0.5, np.float32)),
+            hidden=hidden,
+        )
+
+    def self_attention(
+        self, x: str, p: str, k: EncoderConstants, weight_scale: float | None = None
+    ) -> str:
+        """``Wo(softmax(Q Kᵀ / sqrt(d)) V)`` with Q, K, V projected from ``x``, in plain ops."""
+        heads = {}
+        for proj in ("q", "k", "v"):
+            y = self.linear(x, f"{p}.attn.{proj}", k.hidden, k.hidden, weight_scale)
+            y = self.op("Reshape", [y, k.to_heads], f"{p}.attn.{proj}.split")
+            # [b, s, H, d] -> [b, H, s, d]; K goes to [b, H, d, s] for the score MatMul.
+            perm = [0, 2, 3, 1] if proj == "k" else [0, 2, 1, 3]
+            heads[proj] = self.op("Transpose", [y], f"{p}.attn.{proj}.heads", perm=perm)
+        scores = self.op("MatMul", [heads["q"], heads["k"]], f"{p}.attn.scores")
+        scores = self.op("Div", [scores, k.sqrt_d], f"{p}.attn.scale")
+        weights = self.op("Softmax", [scores], f"{p}.attn.softmax", axis=-1)
+        ctx = self.op("MatMul", [weights, heads["v"]], f"{p}.attn.context")
+        ctx = self.op("Transpose", [ctx], f"{p}.attn.merge", perm=[0, 2, 1, 3])
+        ctx = self.op("Reshape", [ctx, k.from_heads], f"{p}.attn.join")
+        return self.linear(ctx, f"{p}.attn.out", k.hidden, k.hidden, weight_scale)
+
+    def gelu_erf(self, h: str, p: str, k: EncoderConstants) -> str:
+        """``0.5 h (1 + erf(h / sqrt(2)))``, written with Erf as exporters write it."""
+        erf = self.op("Erf", [self.op("Div", [h, k.sqrt2], f"{p}.gelu.div")], f"{p}.gelu.erf")
+        gate = self.op("Add", [erf, k.one], f"{p}.gelu.add")
+        return self.op("Mul", [self.op("Mul", [h, gate], f"{p}.gelu.mul"), k.half], f"{p}.gelu.half")
 
     def classifier_head(self, x: str, channels: int, classes: int) -> str:
         """GlobalAveragePool -> Flatten -> Gemm."""
@@ -230,7 +286,6 @@ MAX_POSITIONS = 128
 
 def transformer_encoder(rng: np.random.Generator) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     g = GraphBuilder(rng)
-    head_dim = HIDDEN // HEADS
 
     # Token embedding + learned position embedding for positions 0..seq-1.
     tok_table = g.const("embed.tokens.weight", g.small((VOCAB, HIDDEN), 1.0))
@@ -241,38 +296,17 @@ def transformer_encoder(rng: np.random.Generator) -> tuple[onnx.ModelProto, dict
     positions = g.op("Slice", [pos_table, zero, seq_len, zero], "embed.slice")
     x = g.op("Add", [tokens, positions], "embed.add")
 
-    to_heads = g.const("attn.to_heads", np.array([0, 0, HEADS, head_dim], dtype=np.int64))
-    from_heads = g.const("attn.from_heads", np.array([0, 0, HIDDEN], dtype=np.int64))
-    sqrt_d = g.const("attn.sqrt_d", np.array(math.sqrt(head_dim), dtype=np.float32))
-    sqrt2 = g.const("gelu.sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
-    one = g.const("gelu.one", np.array(1.0, dtype=np.float32))
-    half = g.const("gelu.half", np.array(0.5, dtype=np.float32))
+    k = g.encoder_constants(HIDDEN, HEADS)
 
     for layer in range(LAYERS):
         p = f"layer{layer}"
         # Self-attention sublayer (pre-LN): x + Wo(softmax(Q K^T / sqrt(d)) V).
-        h = g.layer_norm(x, f"{p}.ln1", HIDDEN)
-        heads = {}
-        for proj in ("q", "k", "v"):
-            y = g.linear(h, f"{p}.attn.{proj}", HIDDEN, HIDDEN)
-            y = g.op("Reshape", [y, to_heads], f"{p}.attn.{proj}.split")
-            # [b, s, H, d] -> [b, H, s, d]; K goes to [b, H, d, s] for the score MatMul.
-            perm = [0, 2, 3, 1] if proj == "k" else [0, 2, 1, 3]
-            heads[proj] = g.op("Transpose", [y], f"{p}.attn.{proj}.heads", perm=perm)
-        scores = g.op("MatMul", [heads["q"], heads["k"]], f"{p}.attn.scores")
-        scores = g.op("Div", [scores, sqrt_d], f"{p}.attn.scale")
-        weights = g.op("Softmax", [scores], f"{p}.attn.softmax", axis=-1)
-        ctx = g.op("MatMul", [weights, heads["v"]], f"{p}.attn.context")
-        ctx = g.op("Transpose", [ctx], f"{p}.attn.merge", perm=[0, 2, 1, 3])
-        ctx = g.op("Reshape", [ctx, from_heads], f"{p}.attn.join")
-        x = g.op("Add", [x, g.linear(ctx, f"{p}.attn.out", HIDDEN, HIDDEN)], f"{p}.residual1")
+        attn = g.self_attention(g.layer_norm(x, f"{p}.ln1", HIDDEN), p, k)
+        x = g.op("Add", [x, attn], f"{p}.residual1")
 
-        # Feed-forward sublayer (pre-LN): x + W2(gelu(W1 LN(x))), gelu = 0.5 x (1 + erf(x/√2)).
+        # Feed-forward sublayer (pre-LN): x + W2(gelu(W1 LN(x))).
         h = g.layer_norm(x, f"{p}.ln2", HIDDEN)
-        h = g.linear(h, f"{p}.ffn.up", HIDDEN, FFN)
-        erf = g.op("Erf", [g.op("Div", [h, sqrt2], f"{p}.gelu.div")], f"{p}.gelu.erf")
-        gate = g.op("Add", [erf, one], f"{p}.gelu.add")
-        h = g.op("Mul", [g.op("Mul", [h, gate], f"{p}.gelu.mul"), half], f"{p}.gelu.half")
+        h = g.gelu_erf(g.linear(h, f"{p}.ffn.up", HIDDEN, FFN), p, k)
         h = g.linear(h, f"{p}.ffn.down", FFN, HIDDEN)
         x = g.op("Add", [x, h], f"{p}.residual2")
 
